@@ -1,0 +1,79 @@
+/// An error with a stable numeric code that appears on the wire and in protocol/SPEC.md.
+///
+/// Equality compares the code only, so tests assert on the rejection, not on its wording.
+public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Stable codes. Entry codes (1-21) are listed in protocol/SPEC.md section 1.6, protocol codes
+    /// (100-) in section 2.
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: UInt16
+        public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+        public static let truncated = Code(rawValue: 1)
+        public static let trailingBytes = Code(rawValue: 2)
+        public static let unsupportedVersion = Code(rawValue: 3)
+        public static let unknownKind = Code(rawValue: 4)
+        public static let entryTooLarge = Code(rawValue: 5)
+        public static let lengthExceedsLimit = Code(rawValue: 6)
+        public static let invalidUTF8 = Code(rawValue: 7)
+        public static let badSignatureLength = Code(rawValue: 8)
+        public static let invalidEnum = Code(rawValue: 9)
+        public static let reservedBitsSet = Code(rawValue: 10)
+        public static let emptyField = Code(rawValue: 11)
+        public static let invalidPrev = Code(rawValue: 12)
+        public static let invalidValue = Code(rawValue: 13)
+        public static let badSignature = Code(rawValue: 20)
+        public static let badProofOfPossession = Code(rawValue: 21)
+
+        // Frames and the TCP protocol (SPEC section 2).
+        public static let frameTooLarge = Code(rawValue: 100)
+        public static let unknownFrameType = Code(rawValue: 101)
+        public static let malformedFrame = Code(rawValue: 102)
+        public static let unsupportedProtocol = Code(rawValue: 103)
+        public static let helloRequired = Code(rawValue: 104)
+        public static let batchTooLarge = Code(rawValue: 105)
+        public static let tooManyConnections = Code(rawValue: 106)
+        public static let idleTimeout = Code(rawValue: 107)
+        public static let shuttingDown = Code(rawValue: 108)
+
+        // Local failures (files, storage, arguments): never on the wire.
+        public static let io = Code(rawValue: 200)
+        public static let storage = Code(rawValue: 201)
+        public static let invalidArgument = Code(rawValue: 202)
+        public static let invalidKeyFile = Code(rawValue: 203)
+        public static let invalidJSON = Code(rawValue: 204)
+        public static let connection = Code(rawValue: 205)
+
+        static let names: [UInt16: String] = [
+            1: "truncated", 2: "trailing_bytes", 3: "unsupported_version", 4: "unknown_kind",
+            5: "entry_too_large", 6: "length_exceeds_limit", 7: "invalid_utf8", 8: "bad_signature_length",
+            9: "invalid_enum", 10: "reserved_bits_set", 11: "empty_field", 12: "invalid_prev",
+            13: "invalid_value", 20: "bad_signature", 21: "bad_proof_of_possession",
+            100: "frame_too_large", 101: "unknown_frame_type", 102: "malformed_frame",
+            103: "unsupported_protocol", 104: "hello_required", 105: "batch_too_large",
+            106: "too_many_connections", 107: "idle_timeout", 108: "shutting_down",
+            200: "io", 201: "storage", 202: "invalid_argument", 203: "invalid_key_file",
+            204: "invalid_json", 205: "connection",
+        ]
+
+        /// The snake_case name used in the spec, JSON output and the reference codec.
+        public var name: String { Self.names[rawValue] ?? "code_\(rawValue)" }
+        public var description: String { name }
+    }
+
+    public let code: Code
+    public let reason: String
+    public let file: String
+    public let line: Int
+
+    public init(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.reason = reason
+        self.file = file
+        self.line = line
+    }
+
+    public var description: String { "\(code.name) (\(code.rawValue)): \(reason)" }
+
+    public static func == (lhs: TrailError, rhs: TrailError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+}

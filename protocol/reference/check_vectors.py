@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Check protocol/vectors/entries.json against the reference codec (SPEC 1.10),
+plus round-trip and mutation tests. Prints `N passed, M failed`; exits 1 on failure."""
+
+import json
+import os
+import sys
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import agenttrail_ref as at  # noqa: E402
+
+VECTORS = os.path.join(HERE, "..", "vectors", "entries.json")
+
+passed = 0
+failed = 0
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL %s %s" % (name, detail))
+
+
+def run(name, fn):
+    """Run fn(); count an unexpected exception as a failure."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001
+        check(name, False, "raised %r" % e)
+        traceback.print_exc()
+
+
+def error_code(fn, *args):
+    """The TrailError code fn raises, or None."""
+    try:
+        fn(*args)
+    except at.TrailError as e:
+        if at.ERRORS.get(e.code) != e.name:
+            return ("bad name", e.code, e.name)
+        return e.code
+    return None
+
+
+# ------------------------------------------------------------------ vectors
+
+def check_valid(v):
+    name = "valid/" + v["name"]
+    data = bytes.fromhex(v["encoded"])
+    entry = v["entry"]
+    seed = bytes.fromhex(v["seed"])
+    check(name + " decode", at.decode(data) == entry)
+    agent_seed = bytes.fromhex(v["agent_seed"]) if "agent_seed" in v else None
+    check(name + " encode(seed)", at.encode(entry, seed) == data)
+    if agent_seed is not None:
+        check(name + " encode(seed, agent_seed)", at.encode(entry, seed, agent_seed) == data)
+        check(name + " agent_seed key", at.public_key(agent_seed).hex() == entry["body"]["agent"])
+        check(name + " proof", at.registration_proof(
+            agent_seed, bytes.fromhex(entry["signer"])).hex() == entry["body"]["agent_signature"])
+    else:
+        check(name + " agent_seed only for registrations", entry["kind"] != "registration")
+    check(name + " encode(signature)", at.encode(entry) == data)
+    check(name + " seed is signer", at.public_key(seed).hex() == entry["signer"])
+    check(name + " verify", at.verify(data) == entry)
+    check(name + " entry_hash", at.entry_hash(data).hex() == v["entry_hash"])
+    reparsed = json.loads(json.dumps(entry))
+    check(name + " json round trip", at.encode(reparsed) == data)
+    did = at.did_key(bytes.fromhex(entry["signer"]))
+    check(name + " did:key", did.startswith("did:key:z6Mk")
+          and at.parse_did_key(did).hex() == entry["signer"])
+    check(name + " size", len(data) <= at.MAX_ENTRY_SIZE)
+
+
+def check_invalid(v):
+    name = "invalid/" + v["name"]
+    data = bytes.fromhex(v["encoded"])
+    code = v["code"]
+    check(name + " code/name", at.ERRORS.get(code) == v["error"])
+    got = error_code(at.decode, data)
+    if code < 20:
+        check(name + " decode", got == code, "expected %s, got %s" % (code, got))
+    else:
+        check(name + " decodes", got is None, "got %s" % got)
+        got = error_code(at.verify, data)
+        check(name + " verify", got == code, "expected %s, got %s" % (code, got))
+
+
+def check_chains(valid):
+    by_key = {}
+    for v in valid:
+        e = v["entry"]
+        by_key[(e["signer"], e["seq"])] = v
+    for (signer, seq), v in sorted(by_key.items()):
+        if seq > 0 and (signer, seq - 1) in by_key:
+            check("chain/" + v["name"], v["entry"]["prev"] == by_key[(signer, seq - 1)]["entry_hash"])
+
+
+# --------------------------------------------------------- mutation tests
+
+def check_mutations(v):
+    name = "mutate/" + v["name"]
+    data = bytes.fromhex(v["encoded"])
+    n = len(data)
+    # Every strict prefix is truncated (sampled for very large entries).
+    cuts = range(n) if n <= 4096 else sorted(set(list(range(200)) + list(range(n - 200, n))
+                                                  + list(range(0, n, 97))))
+    bad = [k for k in cuts if error_code(at.decode, data[:k]) != 1]
+    check(name + " prefixes truncated", not bad, "cuts %s" % bad[:5])
+    # One more byte: trailing_bytes, or entry_too_large at the size limit.
+    want = 2 if n < at.MAX_ENTRY_SIZE else 5
+    check(name + " extra byte", error_code(at.decode, data + b"\x00") == want)
+    # Every single-bit flip is rejected by decode + verify (sampled for large entries).
+    positions = range(n) if n <= 1024 else sorted(set(list(range(160)) + list(range(n - 100, n))
+                                                       + list(range(0, n, 211))))
+    accepted = []
+    for i in positions:
+        for bit in range(8):
+            m = bytearray(data)
+            m[i] ^= 1 << bit
+            if error_code(at.verify, bytes(m)) is None:
+                accepted.append((i, bit))
+    check(name + " bit flips rejected", not accepted, "accepted %s" % accepted[:5])
+
+
+# --------------------------------------------------------------- unit tests
+
+def check_units(valid):
+    # Ed25519 backend: RFC 8032 test 1.
+    seed = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+    check("unit/rfc8032 public key", at.public_key(seed).hex()
+          == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+    # did:key: published pair (publicKeyBase58 -> did).
+    pk = at.b58decode("HrBXe7XnjMbscM1roSDTSMCcLNraetDQM9wSVjnzDxn3")
+    check("unit/did:key known", at.did_key(pk)
+          == "did:key:z6MkwJSaEMnE4u6LiqrZV1BJHSkc9x8S4mTm3ArNL1m19BZR")
+    check("unit/base58 leading zeros", at.b58encode(b"\x00\x00\x01") == "112"
+          and at.b58decode("112") == b"\x00\x00\x01")
+    check("unit/did:key zero key", at.parse_did_key(at.did_key(bytes(32))) == bytes(32))
+
+    by_name = {v["name"]: v for v in valid}
+    act = by_name["action_all_fields"]
+    seed = bytes.fromhex(act["seed"])
+    base = act["entry"]
+
+    def with_body(**changes):
+        e = json.loads(json.dumps(base))
+        for k, val in changes.items():
+            if val is None:
+                e["body"].pop(k, None)
+            else:
+                e["body"][k] = val
+        return e
+
+    # Encoder applies the same rules as the decoder.
+    check("unit/encode empty tools", error_code(at.encode, with_body(tools=[]), seed) == 11)
+    check("unit/encode empty action_type", error_code(at.encode, with_body(action_type=""), seed) == 11)
+    check("unit/encode long action_type",
+          error_code(at.encode, with_body(action_type="a" * 65), seed) == 6)
+    check("unit/encode 33 tools", error_code(at.encode, with_body(tools=["t"] * 33), seed) == 6)
+    check("unit/encode empty model_id", error_code(at.encode, with_body(model_id=""), seed) == 11)
+
+    def value_error(entry, *args):
+        try:
+            at.encode(entry, *args)
+        except ValueError:
+            return True
+        except at.TrailError:
+            return False
+        return False
+
+    check("unit/encode unknown flag", value_error(with_body(flags=["nope"]), seed))
+    check("unit/encode flags out of order",
+          value_error(with_body(flags=["error", "human_review"]), seed))
+    check("unit/encode duplicate flag",
+          value_error(with_body(flags=["error", "error"]), seed))
+    check("unit/encode uppercase hex",
+          value_error(with_body(content_hash=base["body"]["content_hash"].upper()), seed))
+    check("unit/encode unknown key", value_error(with_body(extra=1), seed))
+    check("unit/encode latency overflow", value_error(with_body(latency_ms=2 ** 32), seed))
+    check("unit/encode wrong seed", value_error(base, bytes(32)))
+    check("unit/encode missing flags", value_error(with_body(flags=None), seed))
+    # Removing optional fields one by one still round-trips.
+    for key, _, _ in at.ACTION_OPTIONALS:
+        e = with_body(**{key: None})
+        data = at.encode(e, seed)
+        d = at.decode(data)
+        check("unit/drop optional " + key, key not in d["body"] and at.verify(data) == d
+              and d["body"] == e["body"])
+    # Every flag subset round-trips.
+    for mask in range(16):
+        flags = [f for i, f in enumerate(at.ACTION_FLAGS) if mask & (1 << i)]
+        data = at.encode(with_body(flags=flags), seed)
+        check("unit/flags %x" % mask, at.decode(data)["body"]["flags"] == flags)
+    # did:key for every vector signer decodes back.
+    for v in valid:
+        pk = bytes.fromhex(v["entry"]["signer"])
+        check("unit/did " + v["name"], at.parse_did_key(at.did_key(pk)) == pk)
+
+
+def main():
+    with open(VECTORS, encoding="utf-8") as f:
+        doc = json.load(f)
+    check("file/keys", sorted(doc) == ["invalid", "valid"])
+    valid, invalid = doc["valid"], doc["invalid"]
+    names = [v["name"] for v in valid + invalid]
+    check("file/unique names", len(names) == len(set(names)))
+    for v in valid:
+        run("valid/" + v["name"], lambda v=v: check_valid(v))
+    for v in invalid:
+        run("invalid/" + v["name"], lambda v=v: check_invalid(v))
+    run("chains", lambda: check_chains(valid))
+    kinds = {v["entry"]["kind"] for v in valid}
+    check("coverage/kinds", kinds == set(at.KIND_CODES))
+    check("coverage/codes", {v["code"] for v in invalid} == set(at.ERRORS))
+    for v in valid:
+        run("mutate/" + v["name"], lambda v=v: check_mutations(v))
+    run("units", lambda: check_units(valid))
+    print("%d valid vectors, %d invalid vectors" % (len(valid), len(invalid)))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
