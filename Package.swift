@@ -23,11 +23,16 @@ let package = Package(
         .target(name: "TrailCore", dependencies: ["CSodium"]),
         // LMDB environment, transactions and the collector's stores.
         .target(name: "TrailStore", dependencies: ["TrailCore", "CLMDB"]),
+        // Frame decoding on SwiftNIO, shared by the collector and the client library.
+        .target(
+            name: "TrailNIO",
+            dependencies: ["TrailCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         // The collector: TCP protocol, parallel verification, sequencer, group commit.
         .target(
             name: "TrailServer",
             dependencies: [
-                "TrailCore", "TrailStore",
+                "TrailCore", "TrailStore", "TrailNIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -38,7 +43,7 @@ let package = Package(
         .target(
             name: "AgentTrail",
             dependencies: [
-                "TrailCore",
+                "TrailCore", "TrailNIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

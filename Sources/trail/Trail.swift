@@ -7,7 +7,7 @@ struct Trail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trail",
         abstract: "AgentTrail: a verifiable audit trail for AI-agent fleets.",
-        subcommands: [KeysCommand.self, EntryCommand.self]
+        subcommands: [KeysCommand.self, EntryCommand.self, ServeCommand.self, LogCommand.self, BenchCommand.self]
     )
 }
 

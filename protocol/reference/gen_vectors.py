@@ -242,10 +242,8 @@ def assemble(kind, body, signer="agent", seq=0, prev=ZERO, version=1, body_len=N
     return unsigned + u16(sig_len) + sig + suffix
 
 
-def action_body(action_type=b"tool.call", target=b"", present=0, flags=0, tail=b"",
-                at_raw=None):
-    at_field = s(action_type) if at_raw is None else at_raw
-    return at_field + s(target) + h("inv-content") + u8(present) + u8(flags) + tail
+def action_body(action_type=b"tool.call", target=b"", present=0, flags=0, tail=b""):
+    return s(action_type) + s(target) + h("inv-content") + u8(present) + u8(flags) + tail
 
 
 def receipt_body(outcome=0, stages=(), count=None):

@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import NIOCore
+import TrailNIO
+import NIOPosix
+import Synchronization
+import TrailCore
+import TrailStore
+
+/// A single collector node: the LMDB store in `dataDirectory`, the ingest pipeline and the
+/// TCP listener.
+public final class Collector: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var dataDirectory: String = "./data"
+        public var host: String = "127.0.0.1"
+        public var port: Int = 7411
+        public var limits = ServerLimits()
+        public var maxConnections: Int = 1024
+        /// Connections without traffic (and nothing in flight) are closed after this long.
+        public var idleTimeout: TimeAmount = .seconds(300)
+        public var durable: Bool = true
+        public var mapSize: Int = 1 << 30
+        public var pipeline = IngestPipeline.Configuration()
+        public var eventLoopThreads: Int = 1
+        public init() {}
+    }
+
+    public let configuration: Configuration
+    public let store: ChainStore
+    public let pipeline: IngestPipeline
+    public let nodeKey: SigningKey
+    let logger: Logger
+    let group: MultiThreadedEventLoopGroup
+    private var channel: Channel?
+    private let connections = Atomic<Int>(0)
+
+    public init(configuration: Configuration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        var options = LMDBEnvironment.Options()
+        options.durable = configuration.durable
+        options.mapSize = configuration.mapSize
+        store = try ChainStore(directory: configuration.dataDirectory, options: options)
+        nodeKey = try NodeKey.loadOrCreate(directory: configuration.dataDirectory)
+        pipeline = try IngestPipeline(store: store, configuration: configuration.pipeline, logger: logger)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
+    }
+
+    /// The address actually bound (useful with port 0).
+    public var localAddress: SocketAddress? { channel?.localAddress }
+
+    /// Starts the pipeline and binds the listener.
+    public func start() async throws {
+        pipeline.start()
+        let c = configuration
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [self] channel in
+                let count = connections.wrappingAdd(1, ordering: .relaxed).newValue
+                channel.closeFuture.whenComplete { _ in self.connections.wrappingSubtract(1, ordering: .relaxed) }
+                if count > c.maxConnections {
+                    let bytes = WireCodec.encode(ServerMessage.error(code: .tooManyConnections, message: "connection limit \(c.maxConnections) reached"))
+                    var buffer = channel.allocator.buffer(capacity: bytes.count)
+                    buffer.writeBytes(bytes)
+                    return channel.writeAndFlush(buffer).flatMap { channel.close() }
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(allTimeout: c.idleTimeout))
+                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxFrame: c.limits.maxFrame)))
+                    try sync.addHandler(
+                        ConnectionHandler(pipeline: pipeline, store: store, limits: c.limits, nodeKey: nodeKey.publicKey, logger: logger))
+                }
+            }
+        channel = try await bootstrap.bind(host: c.host, port: c.port).get()
+        logger.info("collector listening", metadata: ["address": "\(channel!.localAddress!)", "data": "\(c.dataDirectory)"])
+    }
+
+    /// Stops accepting, drains the pipeline and releases the event loops.
+    public func shutdown() async throws {
+        try? await channel?.close()
+        pipeline.stop()
+        try await group.shutdownGracefully()
+    }
+}
+
+/// The node's Ed25519 key, kept in `node.key` in the data folder and created at first start.
+public enum NodeKey {
+    public static func path(directory: String) -> String { (directory as NSString).appendingPathComponent("node.key") }
+
+    public static func loadOrCreate(directory: String) throws -> SigningKey {
+        let p = path(directory: directory)
+        if let data = FileManager.default.contents(atPath: p) {
+            return try KeyFile.decode([UInt8](data))
+        }
+        let key = SigningKey.generate()
+        guard FileManager.default.createFile(atPath: p, contents: Data(KeyFile.encode(key).utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw TrailError(.io, "cannot write \(p)")
+        }
+        return key
+    }
+}

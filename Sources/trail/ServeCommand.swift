@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import TrailCore
+import TrailServer
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run a collector node with its data in a local folder.")
+
+    @Option(help: "Data folder (LMDB environment and node key).") var data = "./data"
+    @Option(help: "TCP address for the binary protocol.") var listen = "127.0.0.1:7411"
+    @Option(help: "Largest frame accepted, bytes.") var maxFrame: UInt32 = 1 << 20
+    @Option(help: "Most entries in one APPEND batch.") var maxBatch: UInt32 = 1024
+    @Option(help: "Unacknowledged bytes per connection before the server stops reading it.") var maxInflight: UInt32 = 8 << 20
+    @Option(help: "Most concurrent connections.") var maxConnections = 1024
+    @Option(help: "Seconds without traffic before a connection is closed.") var idleTimeout: Int64 = 300
+    @Option(help: "Entries waiting in the pipeline before batches are answered 'overloaded'.") var maxPending = 200_000
+    @Option(help: "Verifier threads (default: one per core).") var verifiers: Int?
+    @Flag(help: "Relaxed durability: do not fsync on commit (acknowledged entries may be lost on power failure).")
+    var relaxed = false
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            return h
+        }
+        let logger = Logger(label: "trail.serve")
+        var c = Collector.Configuration()
+        c.dataDirectory = data
+        do {
+            (c.host, c.port) = try parseAddress(listen)
+        } catch { fail(error) }
+        guard maxFrame >= ServerLimits.minimumFrame else {
+            fail(TrailError(.invalidArgument, "--max-frame must be at least \(ServerLimits.minimumFrame)"))
+        }
+        c.limits = ServerLimits(maxFrame: maxFrame, maxBatch: maxBatch, maxInFlightBytes: maxInflight)
+        c.maxConnections = maxConnections
+        c.idleTimeout = .seconds(idleTimeout)
+        c.durable = !relaxed
+        c.pipeline.maxPendingEntries = maxPending
+        if let verifiers { c.pipeline.verifiers = verifiers }
+        let collector: Collector
+        do {
+            collector = try Collector(configuration: c, logger: logger)
+            try await collector.start()
+        } catch { fail(error) }
+        if relaxed { logger.warning("relaxed durability: commits are not fsync'd") }
+        FileHandle.standardOutput.write(Data("trail: serving \(listen) with data in \(data) (node \(collector.nodeKey.did))\n".utf8))
+        // Run until SIGINT/SIGTERM, then drain and stop.
+        let signals = AsyncStream<Int32> { continuation in
+            for sig in [SIGINT, SIGTERM] {
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                source.setEventHandler { continuation.yield(sig) }
+                source.resume()
+                SignalSources.keep(source)
+            }
+        }
+        for await _ in signals { break }
+        logger.info("shutting down")
+        try await collector.shutdown()
+    }
+}
+
+/// Keeps signal sources alive for the life of the process.
+enum SignalSources {
+    nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
+    static func keep(_ s: DispatchSourceSignal) { sources.append(s) }
+}
+
+func parseAddress(_ s: String) throws -> (String, Int) {
+    guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else {
+        throw TrailError(.invalidArgument, "expected HOST:PORT, got \(s)")
+    }
+    return (String(s[..<colon]), port)
+}
