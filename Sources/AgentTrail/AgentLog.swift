@@ -20,8 +20,8 @@ public struct AppendResult: Sendable, Hashable {
 /// Entries are signed when first sent and re-signed only at positions the server has not
 /// taken; Ed25519 is deterministic, so re-signing unchanged fields gives identical bytes.
 public actor AgentLog {
-    public let key: SigningKey
-    public let client: TrailClient
+    public nonisolated let key: SigningKey
+    public nonisolated let client: TrailClient
     /// Entries per APPEND frame (capped by the server's limit).
     public let maxBatch: Int
     /// APPEND frames in flight at once.
@@ -39,6 +39,9 @@ public actor AgentLog {
     }
 
     private var head: ChainHead?
+    private var serverBatchLimit = Int.max
+    /// Entries of this log that the server answered `equivocation` (another writer used the key).
+    public private(set) var equivocations = 0
     private var pending: [Pending] = []  // in chain order
     private var nextID: UInt64 = 0
     private var inFlightBatches = 0
@@ -97,7 +100,7 @@ public actor AgentLog {
             var batchEnd = first
             var entries: [[UInt8]] = []
             var ids: [UInt64] = []
-            let limit = maxBatch
+            let limit = min(maxBatch, serverBatchLimit)
             while batchEnd < pending.count && entries.count < limit {
                 if pending[batchEnd].entry == nil {
                     do {
@@ -129,12 +132,15 @@ public actor AgentLog {
     }
 
     private func send(entries: [[UInt8]], ids: [UInt64]) async {
+        var used: TrailConnection?
         do {
             let connection = try await client.connection()
+            used = connection
             let statuses = try await connection.append(entries)
             handle(statuses: statuses, ids: ids)
         } catch {
-            if let c = try? await client.connection(), !c.isActive { await client.discard(c) }
+            if let used { await client.discard(used) }
+            for i in pending.indices where ids.contains(pending[i].id) { pending[i].inFlight = false }
             needsRecovery = true
         }
         inFlightBatches -= 1
@@ -153,11 +159,17 @@ public actor AgentLog {
                 let p = pending.remove(at: i)
                 failedRecoveries = 0
                 p.result.resolve(.success(AppendResult(status: status, seq: p.entry!.seq, hash: p.entry!.hash)))
-            case .badSignature, .malformed, .equivocation:
-                // Final for this entry (equivocation: another entry already holds its position);
-                // the entries after it chained on it and must be re-signed.
+            case .badSignature, .malformed:
+                // Final for this entry; the entries after it chained on it and must be re-signed.
                 let p = pending.remove(at: i)
                 p.result.resolve(.success(AppendResult(status: status, seq: p.entry!.seq, hash: p.entry!.hash)))
+                needsRecovery = true
+            case .equivocation:
+                // Another writer holds this position (the server keeps both as evidence): this
+                // content is still to be logged, so it is re-signed at the server's head.
+                pending[i].inFlight = false
+                pending[i].entry = nil
+                equivocations += 1
                 needsRecovery = true
             case .overloaded(let ms):
                 retryAfterMs = max(retryAfterMs, ms)
@@ -197,6 +209,7 @@ public actor AgentLog {
                 throw TrailError(.connection, "no progress after \(maxAttempts) attempts")
             }
             let connection = try await client.connection()
+            serverBatchLimit = max(1, Int(connection.limits.maxBatch))
             resync(to: try await connection.head(of: key.publicKey))
         } catch {
             if failedRecoveries > maxAttempts || head == nil {

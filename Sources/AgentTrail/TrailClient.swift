@@ -9,6 +9,7 @@ public actor TrailClient {
     /// How long `connection()` keeps trying before it gives up.
     public var reconnectTimeout: Duration
     private var current: TrailConnection?
+    private var connecting: Task<TrailConnection, Error>?
     private let group: EventLoopGroup
 
     public init(host: String = "127.0.0.1", port: Int = 7411, reconnectTimeout: Duration = .seconds(30),
@@ -29,24 +30,31 @@ public actor TrailClient {
 
     public func setReconnectTimeout(_ d: Duration) { reconnectTimeout = d }
 
-    /// The live connection, connecting first if there is none.
+    /// The live connection, connecting first if there is none. Concurrent callers share one
+    /// reconnection attempt.
     public func connection() async throws -> TrailConnection {
         if let c = current, c.isActive { return c }
         current = nil
-        let clock = ContinuousClock()
-        let deadline = clock.now + reconnectTimeout
-        var delay = Duration.milliseconds(50)
-        while true {
-            do {
-                let c = try await TrailConnection.connect(host: host, port: port, group: group)
-                current = c
-                return c
-            } catch {
-                if clock.now + delay > deadline { throw error }
-                try await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(1))
+        if let pending = connecting { return try await pending.value }
+        let attempt = Task { [host, port, group, reconnectTimeout] in
+            let clock = ContinuousClock()
+            let deadline = clock.now + reconnectTimeout
+            var delay = Duration.milliseconds(50)
+            while true {
+                do {
+                    return try await TrailConnection.connect(host: host, port: port, group: group)
+                } catch {
+                    if clock.now + delay > deadline { throw error }
+                    try await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(1))
+                }
             }
         }
+        connecting = attempt
+        defer { connecting = nil }
+        let c = try await attempt.value
+        current = c
+        return c
     }
 
     /// Forgets a connection that failed so the next call reconnects.

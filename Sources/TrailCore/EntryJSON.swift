@@ -210,11 +210,15 @@ public enum EntryJSON {
         }
         func uint(_ k: String, max: UInt64 = UInt64.max) throws(TrailError) -> UInt64 {
             guard let v = o[k] else { throw missing(k) }
-            guard let n = v as? NSNumber, !(v is Bool) else { throw wrong(k, "a number") }
-            let d = n.doubleValue
-            guard d >= 0, d == d.rounded(), d <= Double(max) else { throw wrong(k, "an integer in 0...\(max)") }
-            return n.uint64Value
+            guard let n = v as? NSNumber, !Self.isBoolean(n) else { throw wrong(k, "a number") }
+            // Exact: nil for negatives, fractions and anything above UInt64.max (which the parser keeps
+            // as a decimal). Going through Double would round every integer above 2^53.
+            guard let u = UInt64(exactly: n), u <= max else { throw wrong(k, "an integer in 0...\(max)") }
+            return u
         }
+        /// JSON `true`/`false` parse to NSNumbers whose storage type is `c`; numbers never do. (`is Bool`
+        /// cannot tell them apart: on Linux the numbers 0 and 1 also pass it.)
+        static func isBoolean(_ n: NSNumber) -> Bool { n.objCType.pointee == CChar(UInt8(ascii: "c")) }
         func optionalUInt(_ k: String, max: UInt64) throws(TrailError) -> UInt64? {
             guard o[k] != nil else { return nil }
             return try uint(k, max: max)

@@ -129,7 +129,7 @@ public enum WireCodec {
         case .hello(let version, let client):
             return frame(.hello) {
                 $0.u16(version)
-                $0.string(String(client.utf8.prefix(maxClientName))!)
+                $0.string(utf8Prefix(client, max: maxClientName))
             }
         case .append(let id, let entries):
             return frame(.append) {
@@ -178,7 +178,7 @@ public enum WireCodec {
         case .error(let code, let message):
             return frame(.error) {
                 $0.u16(code.rawValue)
-                $0.string(String(message.utf8.prefix(maxErrorMessage)) ?? "error")
+                $0.string(utf8Prefix(message, max: maxErrorMessage))
             }
         }
     }
@@ -193,6 +193,15 @@ public enum WireCodec {
         case .badSignature(let c), .malformed(let c): w.u16(c.rawValue)
         case .overloaded(let ms): w.u32(ms)
         }
+    }
+
+    /// The longest prefix of `s` that is at most `max` UTF-8 bytes and does not cut a scalar in two.
+    static func utf8Prefix(_ s: String, max: Int) -> String {
+        let bytes = Array(s.utf8)
+        guard bytes.count > max else { return s }
+        var n = max
+        while n > 0 && bytes[n] & 0xc0 == 0x80 { n -= 1 }  // bytes[n] continues a scalar: cut before it
+        return String(decoding: bytes[..<n], as: UTF8.self)
     }
 
     static func malformed(_ what: String) -> TrailError { TrailError(.malformedFrame, what) }

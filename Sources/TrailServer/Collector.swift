@@ -33,6 +33,8 @@ public final class Collector: @unchecked Sendable {
     let group: MultiThreadedEventLoopGroup
     private var channel: Channel?
     private let connections = Atomic<Int>(0)
+    /// Live counters of the network side.
+    public let metrics = ConnectionMetrics()
 
     public init(configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
@@ -62,17 +64,20 @@ public final class Collector: @unchecked Sendable {
                 let count = connections.wrappingAdd(1, ordering: .relaxed).newValue
                 channel.closeFuture.whenComplete { _ in self.connections.wrappingSubtract(1, ordering: .relaxed) }
                 if count > c.maxConnections {
-                    let bytes = WireCodec.encode(ServerMessage.error(code: .tooManyConnections, message: "connection limit \(c.maxConnections) reached"))
-                    var buffer = channel.allocator.buffer(capacity: bytes.count)
-                    buffer.writeBytes(bytes)
-                    return channel.writeAndFlush(buffer).flatMap { channel.close() }
+                    self.metrics.refused.add(1, ordering: .relaxed)
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            RefuseHandler(error: TrailError(.tooManyConnections, "connection limit \(c.maxConnections) reached")))
+                    }
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(allTimeout: c.idleTimeout))
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxFrame: c.limits.maxFrame)))
                     try sync.addHandler(
-                        ConnectionHandler(pipeline: pipeline, store: store, limits: c.limits, nodeKey: nodeKey.publicKey, logger: logger))
+                        ConnectionHandler(
+                            pipeline: pipeline, store: store, limits: c.limits, nodeKey: nodeKey.publicKey, metrics: metrics,
+                            logger: logger))
                 }
             }
         channel = try await bootstrap.bind(host: c.host, port: c.port).get()
@@ -103,3 +108,33 @@ public enum NodeKey {
         return key
     }
 }
+
+/// Counters of the network side, readable from any thread.
+public final class ConnectionMetrics: Sendable {
+    /// Times a connection stopped being read because its unacknowledged bytes hit the limit.
+    public let heldReads = Atomic<Int>(0)
+    /// Connections refused at the connection limit.
+    public let refused = Atomic<Int>(0)
+    /// Connections closed with an ERROR frame.
+    public let errors = Atomic<Int>(0)
+    public init() {}
+}
+
+/// Answers a connection over the limit with an ERROR frame as soon as it is active, then closes.
+final class RefuseHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let error: TrailError
+    init(error: TrailError) { self.error = error }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let bytes = WireCodec.encode(ServerMessage.error(code: error.code, message: error.reason))
+        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in context.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}
+
+@available(*, unavailable)
+extension RefuseHandler: Sendable {}

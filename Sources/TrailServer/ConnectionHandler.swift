@@ -16,6 +16,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     let store: ChainStore
     let limits: ServerLimits
     let nodeKey: PublicKey
+    let metrics: ConnectionMetrics
     let logger: Logger
 
     private var greeted = false
@@ -24,7 +25,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var readHeld = false
     private var closing = false
 
-    init(pipeline: IngestPipeline, store: ChainStore, limits: ServerLimits, nodeKey: PublicKey, logger: Logger) {
+    init(pipeline: IngestPipeline, store: ChainStore, limits: ServerLimits, nodeKey: PublicKey, metrics: ConnectionMetrics, logger: Logger) {
+        self.metrics = metrics
         self.pipeline = pipeline
         self.store = store
         self.limits = limits
@@ -114,6 +116,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     // Backpressure: a read is only passed on while the connection is under its in-flight limit.
     func read(context: ChannelHandlerContext) {
         if inFlightBytes >= Int(limits.maxInFlightBytes) {
+            if !readHeld { metrics.heldReads.add(1, ordering: .relaxed) }
             readHeld = true
         } else {
             context.read()
@@ -150,6 +153,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func fail(context: ChannelHandlerContext, _ error: TrailError) {
         guard !closing else { return }
         closing = true
+        metrics.errors.add(1, ordering: .relaxed)
         logger.debug("closing connection", metadata: ["error": "\(error)"])
         let bytes = WireCodec.encode(ServerMessage.error(code: error.code, message: error.reason))
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)

@@ -27,15 +27,11 @@ public final class LMDBEnvironment: @unchecked Sendable {
         mapSize = options.mapSize
         var flags = UInt32(MDB_NOTLS)
         if !options.durable { flags |= UInt32(MDB_NOSYNC) }
-        do {
-            try check(mdb_env_set_maxdbs(env, options.maxDatabases), "mdb_env_set_maxdbs")
-            try check(mdb_env_set_maxreaders(env, 512), "mdb_env_set_maxreaders")
-            try check(mdb_env_set_mapsize(env, options.mapSize), "mdb_env_set_mapsize")
-            try check(mdb_env_open(env, path, flags, 0o600), "mdb_env_open \(path)")
-        } catch {
-            mdb_env_close(env)
-            throw error
-        }
+        // Every stored property is set, so on a throw below `deinit` closes the environment.
+        try check(mdb_env_set_maxdbs(env, options.maxDatabases), "mdb_env_set_maxdbs")
+        try check(mdb_env_set_maxreaders(env, 512), "mdb_env_set_maxreaders")
+        try check(mdb_env_set_mapsize(env, options.mapSize), "mdb_env_set_mapsize")
+        try check(mdb_env_open(env, path, flags, 0o600), "mdb_env_open \(path)")
         var info = MDB_envinfo()
         mdb_env_info(env, &info)
         mapSize = max(mapSize, info.me_mapsize)

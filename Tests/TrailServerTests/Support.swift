@@ -1,0 +1,181 @@
+import AgentTrail
+import Foundation
+import Logging
+import NIOCore
+import TrailServer
+import TrailStore
+
+/// A fresh temporary directory, removed after `body`.
+func withTemporaryDirectory<R>(_ body: (String) async throws -> R) async rethrows -> R {
+    let path = NSTemporaryDirectory() + "agenttrail-test-" + UUID().uuidString
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try await body(path)
+}
+
+let quietLogger: Logger = {
+    var l = Logger(label: "test")
+    l.logLevel = .critical
+    return l
+}()
+
+/// Starts a collector on 127.0.0.1 (port 0 unless given) with its data in `directory`.
+func startCollector(
+    directory: String, port: Int = 0, _ configure: (inout Collector.Configuration) -> Void = { _ in }
+) async throws -> Collector {
+    var c = Collector.Configuration()
+    c.dataDirectory = directory
+    c.host = "127.0.0.1"
+    c.port = port
+    configure(&c)
+    let collector = try Collector(configuration: c, logger: quietLogger)
+    try await collector.start()
+    return collector
+}
+
+/// A collector in a temporary directory for the duration of `body`.
+func withCollector<R>(
+    _ configure: (inout Collector.Configuration) -> Void = { _ in },
+    _ body: (Collector, Int) async throws -> R
+) async throws -> R {
+    try await withTemporaryDirectory { dir in
+        let collector = try await startCollector(directory: dir, configure)
+        do {
+            let r = try await body(collector, collector.localAddress!.port!)
+            try await collector.shutdown()
+            return r
+        } catch {
+            try? await collector.shutdown()
+            throw error
+        }
+    }
+}
+
+/// A chain of signed actions for one key, built locally.
+struct TestAgent {
+    let key: SigningKey
+    var head = ChainHead.empty
+
+    init(_ name: String) {
+        key = SigningKey(seed: SHA256.hash(Array("test-agent-\(name)".utf8)))
+    }
+
+    static func body(_ i: Int) -> EntryBody {
+        .action(ActionBody(actionType: "post_reply", target: "forum.example.com", contentHash: SHA256.hash(Array("content \(i)".utf8))))
+    }
+
+    /// Signs the next entry and advances the local head.
+    mutating func next(_ body: EntryBody? = nil, timestamp: UInt64 = 1_763_900_000_000) -> Entry {
+        let e = try! EntryCodec.sign(
+            UnsignedEntry(signer: key.publicKey, seq: head.nextSeq, timestampMs: timestamp + head.nextSeq, prev: head.hash,
+                          body: body ?? Self.body(Int(head.nextSeq))),
+            with: key)
+        head = ChainHead(nextSeq: head.nextSeq + 1, hash: e.hash)
+        return e
+    }
+
+    /// Signs an entry at an explicit position without moving the head.
+    func at(seq: UInt64, prev: Bytes32, body: EntryBody? = nil, timestamp: UInt64 = 1_763_900_000_000) -> Entry {
+        try! EntryCodec.sign(
+            UnsignedEntry(signer: key.publicKey, seq: seq, timestampMs: timestamp, prev: prev, body: body ?? Self.body(Int(seq) + 1_000_000)),
+            with: key)
+    }
+}
+
+/// A blocking POSIX TCP socket for sending arbitrary bytes, with a receive timeout.
+final class RawSocket {
+    let fd: Int32
+
+    init(port: Int, timeoutSeconds: Int = 5) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TrailError(.connection, "socket failed") }
+        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else {
+            close(fd)
+            throw TrailError(.connection, "connect failed")
+        }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8]) {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            off += n
+        }
+    }
+
+    func send(_ message: ClientMessage) { send(WireCodec.encode(message)) }
+
+    func hello() throws {
+        send(.hello(version: ServerLimits.protocolVersion, client: "test"))
+        guard case .helloOK = try read() else { throw TrailError(.malformedFrame, "no HELLO_OK") }
+    }
+
+    private func readExactly(_ n: Int) -> [UInt8]? {
+        var out = [UInt8](repeating: 0, count: n)
+        var got = 0
+        while got < n {
+            let r = out[got...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, n - got, 0) }
+            if r <= 0 { return nil }
+            got += r
+        }
+        return out
+    }
+
+    /// Reads one server frame; throws `.connection` on EOF or timeout.
+    func read() throws -> ServerMessage {
+        guard let header = readExactly(5) else { throw TrailError(.connection, "closed or timed out") }
+        let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
+        guard let payload = readExactly(length - 1) else { throw TrailError(.connection, "closed inside a frame") }
+        return try payload.withUnsafeBytes { try WireCodec.decodeServer(type: header[4], payload: $0) }
+    }
+
+    /// True if the server has closed the connection (EOF) within the timeout.
+    func isClosedByPeer() -> Bool {
+        var b: UInt8 = 0
+        let r = recv(fd, &b, 1, 0)
+        // EOF, or a reset when the server closed with our bytes unread; not a timeout.
+        return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+    }
+
+    /// Sends an APPEND and waits for its ACK.
+    func append(_ entries: [Entry], id: UInt64 = 1) throws -> [AppendStatus] {
+        send(.append(requestID: id, entries: entries.map(\.encoded)))
+        let reply = try read()
+        guard case .ack(let rid, let statuses) = reply, rid == id else {
+            throw TrailError(.malformedFrame, "expected ACK, got \(reply)")
+        }
+        return statuses
+    }
+}
+
+/// Checks one signer's stored chain: contiguous sequence, prev links, signatures.
+func verifyStoredChain(_ store: ChainStore, _ signer: PublicKey) throws -> Int {
+    let chain = try store.chain(of: signer, fromSeq: 0, limit: Int.max)
+    var prev = Bytes32.zero
+    for (i, item) in chain.enumerated() {
+        let e = try EntryCodec.decodeVerified(item.entry)
+        guard e.seq == UInt64(i), e.prev == prev, e.signer == signer else {
+            throw TrailError(.invalidPrev, "chain broken at \(i)")
+        }
+        prev = e.hash
+    }
+    return chain.count
+}
+
+/// The `trail` executable built next to the tests.
+func trailExecutable() -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return root.appendingPathComponent(".build/debug/trail").path
+}
