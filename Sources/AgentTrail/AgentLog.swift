@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Synchronization
 
 /// The final outcome of one appended entry.
@@ -40,6 +41,7 @@ public actor AgentLog {
 
     private var head: ChainHead?
     private var serverBatchLimit = Int.max
+    private var connection: TrailConnection?
     /// Entries of this log that the server answered `equivocation` (another writer used the key).
     public private(set) var equivocations = 0
     private var pending: [Pending] = []  // in chain order
@@ -117,8 +119,15 @@ public actor AgentLog {
                 batchEnd += 1
             }
             if entries.isEmpty { return }
+            guard let connection, connection.isActive else {
+                for i in pending.indices where ids.contains(pending[i].id) { pending[i].inFlight = false }
+                startRecovery()
+                return
+            }
             inFlightBatches += 1
-            Task { await self.send(entries: entries, ids: ids) }
+            // Queued on the connection now, so this chain's batches leave in order.
+            let reply = connection.sendAppend(entries)
+            Task { await self.completed(reply, connection: connection, ids: ids) }
         }
     }
 
@@ -131,15 +140,12 @@ public actor AgentLog {
         return e
     }
 
-    private func send(entries: [[UInt8]], ids: [UInt64]) async {
-        var used: TrailConnection?
+    private func completed(_ reply: EventLoopFuture<[AppendStatus]>, connection: TrailConnection, ids: [UInt64]) async {
         do {
-            let connection = try await client.connection()
-            used = connection
-            let statuses = try await connection.append(entries)
-            handle(statuses: statuses, ids: ids)
+            handle(statuses: try await reply.get(), ids: ids)
         } catch {
-            if let used { await client.discard(used) }
+            if self.connection === connection { self.connection = nil }
+            await client.discard(connection)
             for i in pending.indices where ids.contains(pending[i].id) { pending[i].inFlight = false }
             needsRecovery = true
         }
@@ -209,6 +215,7 @@ public actor AgentLog {
                 throw TrailError(.connection, "no progress after \(maxAttempts) attempts")
             }
             let connection = try await client.connection()
+            self.connection = connection
             serverBatchLimit = max(1, Int(connection.limits.maxBatch))
             resync(to: try await connection.head(of: key.publicKey))
         } catch {

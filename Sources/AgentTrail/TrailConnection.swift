@@ -68,13 +68,31 @@ public final class TrailConnection: Sendable {
 
     /// Appends a batch of encoded entries; returns one status per entry, in order.
     public func append(_ entries: [[UInt8]]) async throws -> [AppendStatus] {
+        try await sendAppend(entries).get()
+    }
+
+    /// Queues an APPEND now, so that frames leave in the order of these calls, and returns the
+    /// future of its statuses. Use it to pipeline batches of one chain from concurrent tasks.
+    public func sendAppend(_ entries: [[UInt8]]) -> EventLoopFuture<[AppendStatus]> {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
-        let reply = try await Self.request(channel: channel, handler: handler, key: id,
-            frame: WireCodec.encode(ClientMessage.append(requestID: id, entries: entries)))
-        guard case .ack(_, let statuses) = reply, statuses.count == entries.count else {
-            throw TrailError(.malformedFrame, "unexpected reply to APPEND")
+        let frame = WireCodec.encode(ClientMessage.append(requestID: id, entries: entries))
+        let loop = channel.eventLoop
+        let promise = loop.makePromise(of: ServerMessage.self)
+        let (channel, handler) = (self.channel, self.handler)
+        loop.execute {
+            handler.value.register(id, promise)
+            var buffer = channel.allocator.buffer(capacity: frame.count)
+            buffer.writeBytes(frame)
+            channel.writeAndFlush(buffer).whenFailure { promise.fail(TrailError(.connection, "write failed: \($0)")) }
         }
-        return statuses
+        let count = entries.count
+        return promise.futureResult.flatMapThrowing { reply in
+            if case .error(let code, let message) = reply { throw TrailError(code, message) }
+            guard case .ack(_, let statuses) = reply, statuses.count == count else {
+                throw TrailError(.malformedFrame, "unexpected reply to APPEND")
+            }
+            return statuses
+        }
     }
 
     /// The head of a signer's chain on the server.

@@ -2,8 +2,8 @@
 ///
 /// Equality compares the code only, so tests assert on the rejection, not on its wording.
 public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// Stable codes. Entry codes (1-21) are listed in protocol/SPEC.md section 1.6, protocol codes
-    /// (100-) in section 2.
+    /// Stable codes. Entry codes (1-21) are listed in protocol/SPEC.md section 1.6, Merkle log and
+    /// checkpoint codes (30-49) in the checkpoints section, protocol codes (100-) in section 2.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
         public let rawValue: UInt16
         public init(rawValue: UInt16) { self.rawValue = rawValue }
@@ -23,6 +23,21 @@ public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidValue = Code(rawValue: 13)
         public static let badSignature = Code(rawValue: 20)
         public static let badProofOfPossession = Code(rawValue: 21)
+
+        // Merkle proofs, checkpoints, signed notes and tlog-proof texts (30-49).
+        public static let indexOutOfRange = Code(rawValue: 30)
+        public static let invalidTreeRange = Code(rawValue: 31)
+        public static let wrongProofLength = Code(rawValue: 32)
+        public static let rootMismatch = Code(rawValue: 33)
+        public static let malformedNote = Code(rawValue: 34)
+        public static let malformedCheckpoint = Code(rawValue: 35)
+        public static let invalidTreeSize = Code(rawValue: 36)
+        public static let invalidHash = Code(rawValue: 37)
+        public static let invalidVerifierKey = Code(rawValue: 38)
+        public static let originMismatch = Code(rawValue: 39)
+        public static let unknownKey = Code(rawValue: 40)
+        public static let badNoteSignature = Code(rawValue: 41)
+        public static let malformedTlogProof = Code(rawValue: 42)
 
         // Frames and the TCP protocol (SPEC section 2).
         public static let frameTooLarge = Code(rawValue: 100)
@@ -48,6 +63,10 @@ public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
             5: "entry_too_large", 6: "length_exceeds_limit", 7: "invalid_utf8", 8: "bad_signature_length",
             9: "invalid_enum", 10: "reserved_bits_set", 11: "empty_field", 12: "invalid_prev",
             13: "invalid_value", 20: "bad_signature", 21: "bad_proof_of_possession",
+            30: "index_out_of_range", 31: "invalid_tree_range", 32: "wrong_proof_length", 33: "root_mismatch",
+            34: "malformed_note", 35: "malformed_checkpoint", 36: "invalid_tree_size", 37: "invalid_hash",
+            38: "invalid_verifier_key", 39: "origin_mismatch", 40: "unknown_key", 41: "bad_note_signature",
+            42: "malformed_tlog_proof",
             100: "frame_too_large", 101: "unknown_frame_type", 102: "malformed_frame",
             103: "unsupported_protocol", 104: "hello_required", 105: "batch_too_large",
             106: "too_many_connections", 107: "idle_timeout", 108: "shutting_down",

@@ -79,6 +79,7 @@ struct BenchCommand: AsyncParsableCommand {
                 "accepted": r.accepted, "rejected": r.rejected, "duplicates": r.duplicates, "entries": r.completed,
                 "seconds": (r.seconds * 1000).rounded() / 1000, "connections": connections, "batch": batch, "window": window,
             ]
+            if !r.byStatus.isEmpty { o["rejected_by_status"] = r.byStatus }
             if let serverPid, let rss = peakRSS(pid: serverPid) { o["server_peak_rss_mb"] = rss }
             if json {
                 print(EntryJSON.serialize(o, pretty: false))
@@ -87,7 +88,7 @@ struct BenchCommand: AsyncParsableCommand {
                 print(String(format: "Ed25519 limit/s  %.0f  (libsodium, %d threads, same run)", limit, cores))
                 print(String(format: "ratio            %.3f", eps / limit))
                 print(String(format: "ack latency ms   p50 %.2f  p99 %.2f  p99.9 %.2f", r.percentile(0.5), r.percentile(0.99), r.percentile(0.999)))
-                print("accepted \(r.accepted)  duplicates \(r.duplicates)  rejected \(r.rejected)")
+                print("accepted \(r.accepted)  duplicates \(r.duplicates)  rejected \(r.rejected) \(r.byStatus)")
                 if let rss = o["server_peak_rss_mb"] { print("server peak RSS  \(rss) MB") }
             }
         }

@@ -95,6 +95,7 @@ struct ReplayResult {
     var accepted = 0
     var duplicates = 0
     var rejected = 0
+    var byStatus: [String: Int] = [:]
     var seconds = 0.0
     /// (latency ms, entries) per batch.
     var latencies: [(Double, Int)] = []
@@ -169,6 +170,7 @@ struct Replayer {
                 merged.accepted += r.accepted
                 merged.duplicates += r.duplicates
                 merged.rejected += r.rejected
+                merged.byStatus.merge(r.byStatus, uniquingKeysWith: +)
                 merged.latencies += r.latencies
             }
             return merged
@@ -196,7 +198,9 @@ struct Replayer {
                     switch s {
                     case .accepted: result.accepted += 1
                     case .duplicate: result.duplicates += 1
-                    default: result.rejected += 1
+                    default:
+                        result.rejected += 1
+                        result.byStatus[s.name, default: 0] += 1
                     }
                 }
                 progress.add(r.1.count)
@@ -214,9 +218,10 @@ struct Replayer {
                 let slice = Array(lane[offset..<min(lane.count, offset + maxBatch)])
                 offset += slice.count
                 inFlight += 1
+                let t0 = clock.now
+                let reply = conn.sendAppend(slice)  // queued now: batches leave in order
                 group.addTask {
-                    let t0 = clock.now
-                    let statuses = try await conn.append(slice)
+                    let statuses = try await reply.get()
                     return ((clock.now - t0).seconds * 1000, statuses)
                 }
             }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Ingest benchmark: a durable collector (release build) and the replay load generator on this
+# machine. Usage: bench/run.sh [scenario...]   scenarios: 1000 10 100000 stored10m
+# Each scenario starts a fresh data folder under $BENCH_DIR (default /tmp/agenttrail-bench),
+# prints the replay's JSON line, and stops the server. Bounded: each replay has --timeout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TRAIL=.build/release/trail
+DIR=${BENCH_DIR:-/tmp/agenttrail-bench}
+PORT=${BENCH_PORT:-7711}
+CONNS=${BENCH_CONNECTIONS:-64}
+mkdir -p "$DIR"
+[ -x "$TRAIL" ] || swift build -c release --product trail
+
+corpus() { # agents entries name [seed]
+  local f="$DIR/$3.bin"
+  [ -f "$f" ] || "$TRAIL" bench gen --agents "$1" --entries "$2" --out "$f" --seed "${4:-agenttrail-bench}" >&2
+  echo "$f"
+}
+
+serve() { # data-dir
+  "$TRAIL" serve --data "$1" --listen 127.0.0.1:$PORT --log-level warning >"$DIR/serve.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return; sleep 0.1; done
+  echo "server did not start" >&2; exit 1
+}
+
+stop() { kill "$SERVER"; wait "$SERVER" || true; }
+
+replay() { # corpus label
+  local out
+  out=$("$TRAIL" bench replay "$1" --server 127.0.0.1:$PORT --connections "$CONNS" --server-pid "$SERVER" --json --timeout 900)
+  echo "{\"scenario\":\"$2\",\"result\":$out}"
+}
+
+run() { # agents entries label
+  local c; c=$(corpus "$1" "$2" "a$1-e$2")
+  rm -rf "$DIR/data"; serve "$DIR/data"
+  replay "$c" "$3"
+  du -sb "$DIR/data/data.mdb" | awk -v n="$2" -v raw="$(stat -c %s "$c")" \
+    '{printf "{\"scenario\":\"disk\",\"bytes_per_entry\":%.1f,\"raw_bytes_per_entry\":%.1f}\n", $1/n, (raw-20)/n - 4}'
+  stop
+}
+
+for s in "${@:-1000}"; do
+  case "$s" in
+    1000) run 1000 1000000 "1000 agents, 1M entries, durable" ;;
+    10) run 10 1000000 "10 agents, 1M entries, durable" ;;
+    100000) run 100000 1000000 "100,000 agents, 1M entries, durable" ;;
+    stored10m)
+      pre=$(corpus 1000 10000000 "a1000-e10m" preload)
+      c=$(corpus 1000 1000000 "a1000-e1000000")
+      rm -rf "$DIR/data"; serve "$DIR/data"
+      replay "$pre" "preload 10M entries"
+      replay "$c" "1000 agents, 1M entries, on top of 10M stored"
+      stop ;;
+    *) echo "unknown scenario $s" >&2; exit 2 ;;
+  esac
+done
