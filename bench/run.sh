@@ -47,6 +47,15 @@ for s in "${@:-1000}"; do
     1000) run 1000 1000000 "1000 agents, 1M entries, durable" ;;
     10) run 10 1000000 "10 agents, 1M entries, durable" ;;
     100000) run 100000 1000000 "100,000 agents, 1M entries, durable" ;;
+    halfload)
+      # Ack latency at about half the Ed25519 limit (target rate from `trail bench limit`).
+      c=$(corpus 1000 1000000 "a1000-e1000000")
+      limit=$("$TRAIL" bench limit --seconds 2 | awk '{print int($1)}')
+      rm -rf "$DIR/data"; serve "$DIR/data"
+      out=$("$TRAIL" bench replay "$c" --server 127.0.0.1:$PORT --connections "$CONNS" --batch 16 --window 2 \
+        --rate $((limit / 2)) --server-pid "$SERVER" --json --timeout 20)
+      echo "{\"scenario\":\"half load: --rate $((limit / 2)) for 20 s\",\"result\":$out}"
+      stop ;;
     stored10m)
       pre=$(corpus 1000 10000000 "a1000-e10m" preload)
       c=$(corpus 1000 1000000 "a1000-e1000000")

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Check protocol/vectors/entries.json against the reference codec (SPEC 1.10),
-plus round-trip and mutation tests. Prints `N passed, M failed`; exits 1 on failure."""
+"""Check protocol/vectors/entries.json (SPEC 1.10) and protocol/vectors/frames.json
+(SPEC 2.3) against the reference codecs, plus round-trip and mutation tests.
+Prints `N passed, M failed`; exits 1 on failure."""
 
 import json
 import os
@@ -10,8 +11,10 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import agenttrail_ref as at  # noqa: E402
+import frames_ref as fr  # noqa: E402
 
 VECTORS = os.path.join(HERE, "..", "vectors", "entries.json")
+FRAME_VECTORS = os.path.join(HERE, "..", "vectors", "frames.json")
 
 passed = 0
 failed = 0
@@ -201,6 +204,125 @@ def check_units(valid):
         check("unit/did " + v["name"], at.parse_did_key(at.did_key(pk)) == pk)
 
 
+# ------------------------------------------------------------ frame vectors
+
+def frame_error_code(fn, *args):
+    """The FrameError code fn raises, or None."""
+    try:
+        fn(*args)
+    except fr.FrameError as e:
+        if fr.ERRORS.get(e.code) != e.name:
+            return ("bad name", e.code, e.name)
+        return e.code
+    return None
+
+
+def check_frame_valid(v, max_frame, max_batch):
+    name = "frames/valid/" + v["name"]
+    data = bytes.fromhex(v["hex"])
+    d, msg = v["direction"], v["message"]
+    check(name + " hex canonical", data.hex() == v["hex"])
+    check(name + " length prefix", int.from_bytes(data[:4], "big") == len(data) - 4)
+    check(name + " decode", fr.decode_frame(data, d, max_frame, max_batch) == msg)
+    check(name + " encode", fr.encode_frame(msg, d, max_frame, max_batch) == data)
+    check(name + " json round trip",
+          fr.encode_frame(json.loads(json.dumps(msg)), d, max_frame, max_batch) == data)
+    other = "server" if d == "client" else "client"
+    check(name + " other direction", frame_error_code(fr.decode_frame, data, other) == 101)
+    # Every truncation of the payload (prefix kept consistent) and one extra byte
+    # are malformed_frame.
+    t, payload = data[4], data[5:]
+    cuts = range(len(payload)) if len(payload) <= 2048 else \
+        sorted(set(list(range(300)) + list(range(len(payload) - 300, len(payload)))))
+    bad = [k for k in cuts if frame_error_code(
+        fr.decode_frame, (1 + k).to_bytes(4, "big") + bytes([t]) + payload[:k], d) != 102]
+    check(name + " payload truncations malformed", not bad, "cuts %s" % bad[:5])
+    longer = (len(data) - 3).to_bytes(4, "big") + data[4:] + b"\x00"
+    check(name + " extra payload byte malformed", frame_error_code(fr.decode_frame, longer, d) == 102)
+    check(name + " byte after frame malformed",
+          frame_error_code(fr.decode_frame, data + b"\x00", d) == 102)
+    check(name + " cut frame malformed", frame_error_code(fr.decode_frame, data[:-1], d) == 102)
+
+
+def check_frame_invalid(v, max_frame, max_batch):
+    name = "frames/invalid/" + v["name"]
+    check(name + " code/name", fr.ERRORS.get(v["code"]) == v["error"])
+    got = frame_error_code(fr.decode_frame, bytes.fromhex(v["hex"]), v["direction"],
+                           max_frame, max_batch)
+    check(name + " decode", got == v["code"], "expected %s, got %s" % (v["code"], got))
+
+
+def check_frame_units(valid):
+    by_name = {v["name"]: v["message"] for v in valid}
+    hello = dict(by_name["hello"])
+    check("frames/unit/encode name 65 bytes",
+          frame_error_code(fr.encode_frame, dict(hello, client_name="a" * 65), "client") == 102)
+    append = dict(by_name["append_one_entry"])
+    check("frames/unit/encode no entries",
+          frame_error_code(fr.encode_frame, dict(append, entries=[]), "client") == 102)
+    check("frames/unit/encode 1025 entries", frame_error_code(
+        fr.encode_frame, dict(append, entries=["00"] * 1025), "client") == 105)
+    check("frames/unit/encode 1024 entries",
+          len(fr.encode_frame(dict(append, entries=[""] * 1024), "client")) == 4 + 11 + 4 * 1024)
+    check("frames/unit/encode above max_frame", frame_error_code(
+        fr.encode_frame, dict(append, entries=["00" * 100]), "client", 100) == 100)
+    error = dict(by_name["error"])
+    check("frames/unit/encode message 1025 bytes",
+          frame_error_code(fr.encode_frame, dict(error, message="m" * 1025), "server") == 102)
+
+    def value_error(fn, *args):
+        try:
+            fn(*args)
+        except ValueError:
+            return True
+        except fr.FrameError:
+            return False
+        return False
+
+    check("frames/unit/encode wrong direction", value_error(fr.encode_frame, hello, "server"))
+    check("frames/unit/encode unknown key", value_error(fr.encode_frame, dict(hello, x=1), "client"))
+    check("frames/unit/encode uppercase hex", value_error(
+        fr.encode_frame, dict(append, entries=[append["entries"][0].upper()]), "client"))
+    check("frames/unit/encode u16 overflow",
+          value_error(fr.encode_frame, dict(hello, protocol_version=65536), "client"))
+    check("frames/unit/encode unknown status", value_error(fr.encode_frame, {
+        "type": "ack", "request_id": 1, "statuses": [{"status": "nope", "index": 1}]}, "server"))
+    check("frames/unit/encode status extra key", value_error(fr.encode_frame, {
+        "type": "ack", "request_id": 1,
+        "statuses": [{"status": "accepted", "index": 1, "reason": 2}]}, "server"))
+    # Smaller limits: a max_batch of 1 rejects the three-entry APPEND before its entries.
+    data = fr.encode_frame(by_name["append_three_entries"], "client")
+    check("frames/unit/max_batch 2", frame_error_code(fr.decode_frame, data, "client",
+                                                       fr.MAX_FRAME, 2) == 105)
+    check("frames/unit/max_frame exact", fr.decode_frame(data, "client", len(data) - 4, 3)
+          == by_name["append_three_entries"])
+    check("frames/unit/max_frame one less", frame_error_code(
+        fr.decode_frame, data, "client", len(data) - 5) == 100)
+
+
+def check_frames():
+    with open(FRAME_VECTORS, encoding="utf-8") as f:
+        doc = json.load(f)
+    check("frames/file/keys", sorted(doc) == ["invalid", "max_batch", "max_frame", "valid"])
+    mf, mb = doc["max_frame"], doc["max_batch"]
+    check("frames/file/limits", (mf, mb) == (fr.MAX_FRAME, fr.MAX_BATCH))
+    valid, invalid = doc["valid"], doc["invalid"]
+    names = [v["name"] for v in valid + invalid]
+    check("frames/file/unique names", len(names) == len(set(names)))
+    for v in valid:
+        run("frames/valid/" + v["name"], lambda v=v: check_frame_valid(v, mf, mb))
+    for v in invalid:
+        run("frames/invalid/" + v["name"], lambda v=v: check_frame_invalid(v, mf, mb))
+    run("frames/units", lambda: check_frame_units(valid))
+    check("frames/coverage/types", {v["message"]["type"] for v in valid}
+          == {n for n, _ in fr.FRAME_TYPES.values()})
+    check("frames/coverage/statuses", {s["status"] for v in valid if v["message"]["type"] == "ack"
+                                       for s in v["message"]["statuses"]}
+          == {n for n, _ in fr.STATUSES.values()})
+    check("frames/coverage/codes", {v["code"] for v in invalid} == {100, 101, 102, 105})
+    return len(valid), len(invalid)
+
+
 def main():
     with open(VECTORS, encoding="utf-8") as f:
         doc = json.load(f)
@@ -219,7 +341,14 @@ def main():
     for v in valid:
         run("mutate/" + v["name"], lambda v=v: check_mutations(v))
     run("units", lambda: check_units(valid))
-    print("%d valid vectors, %d invalid vectors" % (len(valid), len(invalid)))
+    print("entries: %d valid vectors, %d invalid vectors" % (len(valid), len(invalid)))
+    counts = (0, 0)
+    try:
+        counts = check_frames()
+    except Exception as e:  # noqa: BLE001
+        check("frames", False, "raised %r" % e)
+        traceback.print_exc()
+    print("frames: %d valid vectors, %d invalid vectors" % counts)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
