@@ -14,6 +14,9 @@ public final class Collector: @unchecked Sendable {
         public var dataDirectory: String = "./data"
         public var host: String = "127.0.0.1"
         public var port: Int = 7411
+        /// HTTP read API; nil turns it off.
+        public var httpHost: String? = "127.0.0.1"
+        public var httpPort: Int = 7412
         public var limits = ServerLimits()
         public var maxConnections: Int = 1024
         /// Connections without traffic (and nothing in flight) are closed after this long.
@@ -32,6 +35,10 @@ public final class Collector: @unchecked Sendable {
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
     private var channel: Channel?
+    private var httpChannel: Channel?
+    public let checkpointer: Checkpointer
+    let httpGroup: MultiThreadedEventLoopGroup
+    let pool: NIOThreadPool
     private let connections = Atomic<Int>(0)
     /// Live counters of the network side.
     public let metrics = ConnectionMetrics()
@@ -46,7 +53,13 @@ public final class Collector: @unchecked Sendable {
         nodeKey = try NodeKey.loadOrCreate(directory: configuration.dataDirectory)
         pipeline = try IngestPipeline(store: store, configuration: configuration.pipeline, logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
+        httpGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        pool = NIOThreadPool(numberOfThreads: 1)
+        checkpointer = Checkpointer(key: nodeKey)
     }
+
+    /// The HTTP API's bound address.
+    public var httpAddress: SocketAddress? { httpChannel?.localAddress }
 
     /// The address actually bound (useful with port 0).
     public var localAddress: SocketAddress? { channel?.localAddress }
@@ -81,14 +94,36 @@ public final class Collector: @unchecked Sendable {
                 }
             }
         channel = try await bootstrap.bind(host: c.host, port: c.port).get()
+        if let httpHost = c.httpHost {
+            pool.start()
+            let api = HTTPAPI(store: store, pipeline: pipeline, checkpointer: checkpointer, pool: pool)
+            httpChannel = try await ServerBootstrap(group: httpGroup)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.pipeline.configureHTTPServerPipeline().flatMap {
+                        channel.pipeline.addHandler(HTTPHandler(api: api))
+                    }
+                }
+                .bind(host: httpHost, port: c.httpPort).get()
+            // Publish a checkpoint at least once a second while entries arrive.
+            let checkpointer = self.checkpointer
+            let pipeline = self.pipeline
+            httpGroup.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+                _ = checkpointer.note(for: pipeline.tree)
+            }
+            logger.info("HTTP API listening", metadata: ["address": "\(httpChannel!.localAddress!)"])
+        }
         logger.info("collector listening", metadata: ["address": "\(channel!.localAddress!)", "data": "\(c.dataDirectory)"])
     }
 
     /// Stops accepting, drains the pipeline and releases the event loops.
     public func shutdown() async throws {
         try? await channel?.close()
+        try? await httpChannel?.close()
         pipeline.stop()
         try await group.shutdownGracefully()
+        try await httpGroup.shutdownGracefully()
+        try? await pool.shutdownGracefully()
     }
 }
 

@@ -92,6 +92,8 @@ public final class IngestPipeline: @unchecked Sendable {
     // Owned by the sequencer thread:
     private var heads: [PublicKey: ChainHead]
     private var nextIndex: UInt64
+    private var frontier: MerkleFrontier
+    private let treeBox: Mutex<TreeHead>
 
     private let statsBox = Mutex(IngestStats())
     private let allStopped = DispatchSemaphore(value: 0)
@@ -102,10 +104,15 @@ public final class IngestPipeline: @unchecked Sendable {
         self.logger = logger
         heads = try store.allHeads()
         nextIndex = try store.logSize()
+        frontier = try store.merkleFrontier(size: nextIndex)
+        treeBox = Mutex(TreeHead(size: frontier.size, root: frontier.root))
         statsBox.withLock { $0.logSize = nextIndex }
     }
 
     public var stats: IngestStats { statsBox.withLock { $0 } }
+
+    /// Size and root of the log's Merkle tree over everything committed (durable).
+    public var tree: TreeHead { treeBox.withLock { $0 } }
 
     /// Starts the verifier threads and the sequencer.
     public func start() {
@@ -255,7 +262,7 @@ public final class IngestPipeline: @unchecked Sendable {
 
     /// Applies the chain rules to a group of batches and commits them in one transaction.
     private func commit(_ group: [IngestBatch]) {
-        let result: (ChainStore.Group, [[AppendStatus]])
+        let result: (ChainStore.Group, ([[AppendStatus]], MerkleFrontier))
         do {
             result = try store.commit { (txn, store) in
                 try self.decide(group, txn, store)
@@ -266,10 +273,15 @@ public final class IngestPipeline: @unchecked Sendable {
             for b in group { b.completion(.failure(e)) }
             return
         }
-        let (written, statuses) = result
-        // Durable now: publish the new heads, then acknowledge.
+        let (written, (statuses, newFrontier)) = result
+        // Durable now: publish the new heads and tree, then acknowledge.
         for (signer, head) in written.heads { heads[signer] = head }
         nextIndex += UInt64(written.appended.count)
+        if newFrontier.size != frontier.size {
+            frontier = newFrontier
+            let head = TreeHead(size: newFrontier.size, root: newFrontier.root)
+            treeBox.withLock { $0 = head }
+        }
         var accepted: UInt64 = 0
         var duplicates: UInt64 = 0
         var rejected: UInt64 = 0
@@ -297,8 +309,9 @@ public final class IngestPipeline: @unchecked Sendable {
     /// Pure with respect to the sequencer's state: may run twice if the map has to grow.
     private func decide(
         _ group: [IngestBatch], _ txn: borrowing LMDBTransaction, _ store: ChainStore
-    ) throws -> (ChainStore.Group, [[AppendStatus]]) {
+    ) throws -> (ChainStore.Group, ([[AppendStatus]], MerkleFrontier)) {
         var out = ChainStore.Group()
+        var tree = frontier
         var groupHashes: [Bytes32: UInt64] = [:]
         var index = nextIndex
         var all: [[AppendStatus]] = []
@@ -317,6 +330,9 @@ public final class IngestPipeline: @unchecked Sendable {
                 if entry.seq == head.nextSeq {
                     if entry.prev == head.hash {
                         out.appended.append((index, entry, hash))
+                        tree.append(hash) { node, nodeHash in
+                            if node.level >= ChainStore.storedMerkleLevel { out.merkleNodes.append((node, nodeHash)) }
+                        }
                         out.heads[entry.signer] = ChainHead(nextSeq: entry.seq + 1, hash: hash)
                         groupHashes[hash] = index
                         statuses.append(.accepted(index: index))
@@ -336,6 +352,17 @@ public final class IngestPipeline: @unchecked Sendable {
             }
             all.append(statuses)
         }
-        return (out, all)
+        return (out, (all, tree))
+    }
+}
+
+
+/// The size and root of a log's Merkle tree.
+public struct TreeHead: Sendable, Hashable {
+    public var size: UInt64
+    public var root: Bytes32
+    public init(size: UInt64, root: Bytes32) {
+        self.size = size
+        self.root = root
     }
 }

@@ -10,13 +10,19 @@ import TrailCore
 /// - `chains`: signer (32) || seq (u64) -> log index (u64)
 /// - `heads`: signer (32) -> next seq (u64) || head hash (32)
 /// - `equivocations`: signer (32) || seq (u64) || entry hash (32) -> encoded entry
+/// - `merkle`: level (u8) || index (u64) -> hash of a complete subtree of the log's RFC 9162
+///   tree, for levels >= `storedMerkleLevel` (lower levels are recomputed from the entries)
 public final class ChainStore: @unchecked Sendable {
+    /// Complete subtrees of 2^4 = 16 leaves and up are stored: about 2 bytes per entry, and a
+    /// proof recomputes at most 15 leaf hashes per level below.
+    public static let storedMerkleLevel = 4
     public let environment: LMDBEnvironment
     let entries: LMDBDatabase
     let hashes: LMDBDatabase
     let chains: LMDBDatabase
     let heads: LMDBDatabase
     let equivocations: LMDBDatabase
+    let merkle: LMDBDatabase
 
     /// Opens or creates the store in `directory` (created if missing).
     public init(directory: String, options: LMDBEnvironment.Options = .init()) throws {
@@ -27,6 +33,7 @@ public final class ChainStore: @unchecked Sendable {
         chains = try environment.database("chains")
         heads = try environment.database("heads")
         equivocations = try environment.database("equivocations")
+        merkle = try environment.database("merkle")
     }
 
     // MARK: Reads
@@ -118,6 +125,65 @@ public final class ChainStore: @unchecked Sendable {
         }
     }
 
+    // MARK: Merkle log
+
+    static func merkleKey(_ node: MerkleNode) -> [UInt8] {
+        var w = ByteWriter(capacity: 9)
+        w.u8(UInt8(node.level))
+        w.u64(node.index)
+        return w.bytes
+    }
+
+    /// The hash of a complete subtree of the log: stored, or recomputed from the entries below
+    /// the stored levels.
+    func nodeHash(_ node: MerkleNode, _ txn: borrowing LMDBTransaction) throws -> Bytes32 {
+        if node.level == 0 {
+            let bytes = try Key.u64(node.index).withUnsafeBytes { k in try txn.get(entries, k) }
+            guard let bytes else { throw TrailError(.storage, "log entry \(node.index) is missing") }
+            return SHA256.leafHash(bytes)
+        }
+        if node.level >= Self.storedMerkleLevel {
+            let h = try Self.merkleKey(node).withUnsafeBytes { k in try txn.withValue(merkle, k) { $0.map { Bytes32(unsafe: $0) } } }
+            guard let h else { throw TrailError(.storage, "Merkle \(node) is missing") }
+            return h
+        }
+        let left = try nodeHash(MerkleNode(level: node.level - 1, index: node.index * 2), txn)
+        let right = try nodeHash(MerkleNode(level: node.level - 1, index: node.index * 2 + 1), txn)
+        return SHA256.nodeHash(left, right)
+    }
+
+    /// Runs `body` with a node accessor over one read transaction.
+    public func withMerkleNodes<R>(_ body: (Merkle.NodeAccessor) throws -> R) throws -> R {
+        try environment.read { txn in
+            try body { (node) throws(TrailError) -> Bytes32 in
+                do { return try self.nodeHash(node, txn) } catch let e as TrailError { throw e } catch {
+                    throw TrailError(.storage, "\(error)")
+                }
+            }
+        }
+    }
+
+    /// The log's Merkle frontier at `size` (from stored nodes), to resume appending.
+    public func merkleFrontier(size: UInt64) throws -> MerkleFrontier {
+        try withMerkleNodes { node in try MerkleFrontier(size: size, node: node) }
+    }
+
+    /// RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves.
+    public func inclusionProof(index: UInt64, size: UInt64) throws -> [Bytes32] {
+        try withMerkleNodes { node in try Merkle.inclusionProof(index: index, size: size, node: node) }
+    }
+
+    /// RFC 9162 consistency proof between the trees of `from` and `to` leaves.
+    public func consistencyProof(from: UInt64, to: UInt64) throws -> [Bytes32] {
+        try withMerkleNodes { node in try Merkle.consistencyProof(from: from, to: to, node: node) }
+    }
+
+    /// The root of the tree of `size` leaves.
+    public func merkleRoot(size: UInt64) throws -> Bytes32 {
+        if size == 0 { return Merkle.emptyRoot }
+        return try withMerkleNodes { node in try Merkle.subtreeRoot(start: 0, end: size, node: node) }
+    }
+
     static func decodeHead(_ v: UnsafeRawBufferPointer) -> ChainHead {
         ChainHead(nextSeq: Key.readU64(v), hash: Bytes32(unsafe: UnsafeRawBufferPointer(rebasing: v[8..<40])))
     }
@@ -129,6 +195,8 @@ public final class ChainStore: @unchecked Sendable {
         public var appended: [(index: UInt64, entry: Entry, hash: Bytes32)] = []
         public var heads: [PublicKey: ChainHead] = [:]
         public var equivocations: [(entry: Entry, hash: Bytes32)] = []
+        /// Newly completed Merkle subtrees at stored levels.
+        public var merkleNodes: [(node: MerkleNode, hash: Bytes32)] = []
         public init() {}
         public var isEmpty: Bool { appended.isEmpty && equivocations.isEmpty }
     }
@@ -170,6 +238,11 @@ public final class ChainStore: @unchecked Sendable {
             w.bytes32(head.hash)
             try signer.withUnsafeBytes { (k) in
                 try w.bytes.withUnsafeBytes { (v) in try txn.put(heads, k, v) }
+            }
+        }
+        for (node, hash) in group.merkleNodes {
+            try Self.merkleKey(node).withUnsafeBytes { k in
+                try hash.withUnsafeBytes { v in try txn.put(merkle, k, v) }
             }
         }
         for ev in group.equivocations {

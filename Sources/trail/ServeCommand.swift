@@ -11,6 +11,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Data folder (LMDB environment and node key).") var data = "./data"
     @Option(help: "TCP address for the binary protocol.") var listen = "127.0.0.1:7411"
+    @Option(help: "HTTP read API address, or 'off'.") var http = "127.0.0.1:7412"
     @Option(help: "Largest frame accepted, bytes.") var maxFrame: UInt32 = 1 << 20
     @Option(help: "Most entries in one APPEND batch.") var maxBatch: UInt32 = 1024
     @Option(help: "Unacknowledged bytes per connection before the server stops reading it.") var maxInflight: UInt32 = 8 << 20
@@ -33,6 +34,13 @@ struct ServeCommand: AsyncParsableCommand {
         c.dataDirectory = data
         do {
             (c.host, c.port) = try parseAddress(listen)
+            if http == "off" {
+                c.httpHost = nil
+            } else {
+                let (h, p) = try parseAddress(http)
+                c.httpHost = h
+                c.httpPort = p
+            }
         } catch { fail(error) }
         guard maxFrame >= ServerLimits.minimumFrame else {
             fail(TrailError(.invalidArgument, "--max-frame must be at least \(ServerLimits.minimumFrame)"))
@@ -49,7 +57,8 @@ struct ServeCommand: AsyncParsableCommand {
             try await collector.start()
         } catch { fail(error) }
         if relaxed { logger.warning("relaxed durability: commits are not fsync'd") }
-        FileHandle.standardOutput.write(Data("trail: serving \(listen) with data in \(data) (node \(collector.nodeKey.did))\n".utf8))
+        FileHandle.standardOutput.write(
+            Data("trail: serving \(listen) (HTTP \(http)) with data in \(data); log key \(collector.checkpointer.verifierKey)\n".utf8))
         // Run until SIGINT/SIGTERM, then drain and stop.
         let signals = AsyncStream<Int32> { continuation in
             for sig in [SIGINT, SIGTERM] {

@@ -18,7 +18,7 @@ struct DurabilityTests {
     func startServer(data: String, port: Int) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: trailExecutable())
-        p.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(port)", "--log-level", "error"]
+        p.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(port)", "--http", "off", "--log-level", "error"]
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         return p

@@ -1,5 +1,6 @@
 import AgentTrail
 import Foundation
+import Testing
 import Logging
 import NIOCore
 import TrailServer
@@ -27,6 +28,7 @@ func startCollector(
     c.dataDirectory = directory
     c.host = "127.0.0.1"
     c.port = port
+    c.httpPort = 0
     configure(&c)
     let collector = try Collector(configuration: c, logger: quietLogger)
     try await collector.start()
@@ -178,4 +180,27 @@ func verifyStoredChain(_ store: ChainStore, _ signer: PublicKey) throws -> Int {
 func trailExecutable() -> String {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     return root.appendingPathComponent(".build/debug/trail").path
+}
+
+/// A blocking HTTP/1.1 GET on 127.0.0.1 (Connection: close); returns status and body.
+func httpGet(port: Int, _ path: String) throws -> (status: Int, body: [UInt8]) {
+    let s = try RawSocket(port: port)
+    s.send(Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8))
+    var response: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { recv(s.fd, $0.baseAddress, 65536, 0) }
+        if n <= 0 { break }
+        response += chunk[0..<n]
+    }
+    guard let split = response.indices.first(where: { i in i + 3 < response.count && response[i...i + 3].elementsEqual([13, 10, 13, 10]) }) else {
+        throw TrailError(.connection, "no HTTP response")
+    }
+    let head = String(decoding: response[..<split], as: UTF8.self)
+    let status = Int(head.split(separator: " ")[1]) ?? 0
+    return (status, Array(response[(split + 4)...]))
+}
+
+func jsonObject(_ bytes: [UInt8]) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
 }
