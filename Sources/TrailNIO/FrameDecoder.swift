@@ -39,7 +39,3 @@ public struct FrameDecoder: ByteToMessageDecoder {
     }
 }
 
-extension ByteBuffer {
-    /// Appends a frame produced by `WireCodec`.
-    public mutating func writeFrame(_ bytes: [UInt8]) { writeBytes(bytes) }
-}
