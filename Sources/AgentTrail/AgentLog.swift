@@ -127,7 +127,8 @@ public actor AgentLog {
             inFlightBatches += 1
             // Queued on the connection now, so this chain's batches leave in order.
             let reply = connection.sendAppend(entries)
-            Task { await self.completed(reply, connection: connection, ids: ids) }
+            let sentIDs = ids
+            Task { await self.completed(reply, connection: connection, ids: sentIDs) }
         }
     }
 

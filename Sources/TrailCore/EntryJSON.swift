@@ -85,7 +85,7 @@ public enum EntryJSON {
 
     /// Parses the JSON form of a whole entry (signature optional: absent means unsigned).
     public static func unsignedEntry(_ o: [String: Any]) throws(TrailError) -> (UnsignedEntry, Signature64?) {
-        var f = Fields(o, "entry")
+        let f = Fields(o, "entry")
         let version = try f.uint("version", max: 255)
         guard version == 1 else { throw TrailError(.unsupportedVersion, "version \(version) is not 1") }
         let kindName = try f.string("kind")
@@ -108,7 +108,7 @@ public enum EntryJSON {
 
     /// Parses a body of the given kind from its JSON form.
     public static func body(_ kind: EntryKind, _ o: [String: Any]) throws(TrailError) -> EntryBody {
-        var f = Fields(o, kind.name)
+        let f = Fields(o, kind.name)
         switch kind {
         case .action:
             var flags = ActionFlags()
@@ -137,7 +137,7 @@ public enum EntryJSON {
             }
             var stages: [Stage] = []
             for s in stagesRaw {
-                var sf = Fields(s, "stage")
+                let sf = Fields(s, "stage")
                 let statusName = try sf.string("status")
                 guard let status = StageStatus.names.firstIndex(of: statusName) else {
                     throw TrailError(.invalidEnum, "unknown stage status \(statusName)")

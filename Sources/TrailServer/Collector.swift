@@ -100,8 +100,9 @@ public final class Collector: @unchecked Sendable {
             httpChannel = try await ServerBootstrap(group: httpGroup)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
-                    channel.pipeline.configureHTTPServerPipeline().flatMap {
-                        channel.pipeline.addHandler(HTTPHandler(api: api))
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                        try channel.pipeline.syncOperations.addHandler(HTTPHandler(api: api))
                     }
                 }
                 .bind(host: httpHost, port: c.httpPort).get()
@@ -165,7 +166,8 @@ final class RefuseHandler: ChannelInboundHandler {
         let bytes = WireCodec.encode(ServerMessage.error(code: error.code, message: error.reason))
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
-        context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in context.close(promise: nil) }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(NIOAny(buffer)).whenComplete { _ in bound.value.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}

@@ -158,7 +158,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let bytes = WireCodec.encode(ServerMessage.error(code: error.code, message: error.reason))
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
-        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in bound.value.close(promise: nil) }
     }
 }
 
