@@ -85,4 +85,28 @@ struct CLITests {
             #expect(badBody.stderr.hasPrefix("error: invalid_enum (9):"))
         }
     }
+
+    @Test func logAppendsToTheAgentsChainOnACollector() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: trailExecutable()), "build the trail executable first")
+        try await withCollector { collector, port in
+            try await withTemporaryDirectory { dir in
+                #expect(try trail(["keys", "new", "--out", "a.key"], in: dir).status == 0)
+                FileManager.default.createFile(atPath: dir + "/reply.txt", contents: Data("hi".utf8))
+                let args = ["log", "--key", "a.key", "--server", "127.0.0.1:\(port)", "--action", "post_reply",
+                            "--target", "forum.example.com", "--content", "reply.txt", "--json"]
+                for expectedSeq in 0..<2 {
+                    let r = try trail(args, in: dir)
+                    #expect(r.status == 0, "\(r.stderr)")
+                    let o = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+                    #expect(o["status"] as? String == "accepted")
+                    #expect(o["seq"] as? Int == expectedSeq)
+                    #expect(o["index"] as? Int == expectedSeq)
+                }
+                #expect(try collector.store.logSize() == 2)
+                let down = try trail(["log", "--key", "a.key", "--server", "127.0.0.1:1", "--action", "x", "--content", "reply.txt"], in: dir)
+                #expect(down.status == 1)
+                #expect(down.stderr.hasPrefix("error: connection (205):"))
+            }
+        }
+    }
 }
