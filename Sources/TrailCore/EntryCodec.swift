@@ -52,19 +52,18 @@ public enum EntryCodec {
         guard e.signer == key.publicKey else {
             throw TrailError(.invalidArgument, "the entry's signer is not the signing key")
         }
-        var bytes = try encodeUnsigned(e)
-        let signature = key.sign(prefix: signingDomain, bytes)
-        bytes.append(0)
-        bytes.append(64)
-        bytes.append(contentsOf: signature.bytes)
-        return Entry(
-            signer: e.signer, seq: e.seq, timestampMs: e.timestampMs, prev: e.prev, body: e.body,
-            signature: signature, encoded: bytes)
+        let bytes = try encodeUnsigned(e)
+        return finish(e, bytes, signature: key.sign(prefix: signingDomain, bytes))
     }
 
     /// Assembles an entry from its parts and a signature produced elsewhere (no check here).
     public static func assemble(_ e: UnsignedEntry, signature: Signature64) throws(TrailError) -> Entry {
-        var bytes = try encodeUnsigned(e)
+        finish(e, try encodeUnsigned(e), signature: signature)
+    }
+
+    /// Appends `sig_len` and the signature to the unsigned bytes.
+    static func finish(_ e: UnsignedEntry, _ unsigned: [UInt8], signature: Signature64) -> Entry {
+        var bytes = unsigned
         bytes.append(0)
         bytes.append(64)
         bytes.append(contentsOf: signature.bytes)

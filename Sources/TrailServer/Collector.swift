@@ -122,6 +122,8 @@ public final class Collector: @unchecked Sendable {
         try? await channel?.close()
         try? await httpChannel?.close()
         pipeline.stop()
+        // Relaxed mode never fsyncs on commit: a clean stop still makes everything durable.
+        if !configuration.durable { try store.environment.sync() }
         try await group.shutdownGracefully()
         try await httpGroup.shutdownGracefully()
         try? await pool.shutdownGracefully()

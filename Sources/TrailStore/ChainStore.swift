@@ -26,7 +26,14 @@ public final class ChainStore: @unchecked Sendable {
 
     /// Opens or creates the store in `directory` (created if missing).
     public init(directory: String, options: LMDBEnvironment.Options = .init()) throws {
-        try FileSystem.makeDirectory(directory)
+        // Create a missing folder; anything already at the path is LMDB's to accept or reject.
+        if !FileManager.default.fileExists(atPath: directory) {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw TrailError(.io, "cannot create directory \(directory): \(error.localizedDescription)")
+            }
+        }
         environment = try LMDBEnvironment(path: directory, options: options)
         entries = try environment.database("entries")
         hashes = try environment.database("hashes")
@@ -71,10 +78,12 @@ public final class ChainStore: @unchecked Sendable {
 
     /// The log index of an entry hash.
     public func index(ofHash hash: Bytes32) throws -> UInt64? {
-        try environment.read { (txn) in try index(ofHash: hash, txn) }
+        try environment.read { (txn) in try index(ofHash: hash, in: txn) }
     }
 
-    func index(ofHash hash: Bytes32, _ txn: borrowing LMDBTransaction) throws -> UInt64? {
+    /// The log index of an entry hash, read through `txn` (inside a write transaction it sees
+    /// only what is committed or already put; callers keep their own overlay for a group).
+    public func index(ofHash hash: Bytes32, in txn: borrowing LMDBTransaction) throws -> UInt64? {
         try hash.withUnsafeBytes { (k) in
             try txn.withValue(hashes, k) { $0.map { Key.readU64($0) } }
         }
@@ -211,12 +220,6 @@ public final class ChainStore: @unchecked Sendable {
         }
     }
 
-    /// Looks up an entry hash inside a write transaction (sees the group's own writes only
-    /// after `write`; callers keep their own overlay for the group).
-    public func index(ofHash hash: Bytes32, in txn: borrowing LMDBTransaction) throws -> UInt64? {
-        try index(ofHash: hash, txn)
-    }
-
     func write(_ group: Group, _ txn: borrowing LMDBTransaction) throws {
         var indexKey = [UInt8](repeating: 0, count: 8)
         for item in group.appended {
@@ -252,14 +255,5 @@ public final class ChainStore: @unchecked Sendable {
                 try ev.entry.encoded.withUnsafeBytes { (v) in try txn.put(equivocations, k, v) }
             }
         }
-    }
-}
-
-/// Small file-system helpers without Foundation's overhead in the store.
-public enum FileSystem {
-    public static func makeDirectory(_ path: String) throws {
-        var isDir: ObjCBool = false
-        if FileManagerShim.exists(path, &isDir) { return }
-        guard FileManagerShim.create(path) else { throw TrailError(.io, "cannot create directory \(path)") }
     }
 }

@@ -95,7 +95,7 @@ public final class LMDBEnvironment: @unchecked Sendable {
     /// The current map size in bytes.
     public var currentMapSize: Int { mapSize }
 
-    /// Forces an fsync (used after writes in relaxed mode at shutdown).
+    /// Forces an fsync: how relaxed mode (`MDB_NOSYNC`) makes its writes durable at a clean stop.
     public func sync() throws { try check(mdb_env_sync(env, 1), "mdb_env_sync") }
 }
 

@@ -41,7 +41,7 @@ struct CLITests {
             let shown = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
             #expect(shown["did"] as? String == new.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
 
-            FileManager.default.createFile(atPath: dir + "/reply.txt", contents: Data("hello\n".utf8))
+            #expect(FileManager.default.createFile(atPath: dir + "/reply.txt", contents: Data("hello\n".utf8)))
             let made = try trail(
                 ["entry", "new", "--key", "agent.key", "--kind", "action", "--seq", "0", "--prev", "zero", "--action", "post_reply",
                  "--target", "forum.example.com", "--content", "reply.txt", "--flag", "human_review", "--out", "e.bin"], in: dir)
@@ -58,13 +58,13 @@ struct CLITests {
             // A flipped signature bit: decodes, does not verify (exit 1).
             var forged = bytes
             forged[forged.count - 1] ^= 1
-            FileManager.default.createFile(atPath: dir + "/forged.bin", contents: Data(forged))
+            #expect(FileManager.default.createFile(atPath: dir + "/forged.bin", contents: Data(forged)))
             let bad = try trail(["entry", "inspect", "forged.bin"], in: dir)
             #expect(bad.status == 1)
             #expect(bad.stdout.contains("\"signature_valid\" : false"))
 
             // Truncated: not an entry (exit 2) with the precise code.
-            FileManager.default.createFile(atPath: dir + "/short.bin", contents: Data(bytes.prefix(50)))
+            #expect(FileManager.default.createFile(atPath: dir + "/short.bin", contents: Data(bytes.prefix(50))))
             let short = try trail(["entry", "inspect", "short.bin"], in: dir)
             #expect(short.status == 2)
             #expect(short.stderr.hasPrefix("error: truncated (1):"))
@@ -75,11 +75,11 @@ struct CLITests {
                  "observed_from_ms": 1, "observed_to_ms": 2, "evidence_hash": "\(String(repeating: "cd", count: 32))",
                  "description": "saw it"}
                 """
-            FileManager.default.createFile(atPath: dir + "/report.json", contents: Data(report.utf8))
+            #expect(FileManager.default.createFile(atPath: dir + "/report.json", contents: Data(report.utf8)))
             #expect(try trail(["entry", "new", "--key", "agent.key", "--kind", "report", "--seq", "1", "--prev", SHA256.leafHash(bytes).hex,
                                "--body-json", "report.json", "--out", "r.bin"], in: dir).status == 0)
             #expect(try trail(["entry", "inspect", "r.bin"], in: dir).status == 0)
-            FileManager.default.createFile(atPath: dir + "/bad.json", contents: Data(report.replacingOccurrences(of: "\"high\"", with: "\"dire\"").utf8))
+            #expect(FileManager.default.createFile(atPath: dir + "/bad.json", contents: Data(report.replacingOccurrences(of: "\"high\"", with: "\"dire\"").utf8)))
             let badBody = try trail(["entry", "new", "--key", "agent.key", "--kind", "report", "--seq", "0", "--body-json", "bad.json", "--out", "x.bin"], in: dir)
             #expect(badBody.status == 1)
             #expect(badBody.stderr.hasPrefix("error: invalid_enum (9):"))
@@ -91,7 +91,7 @@ struct CLITests {
         try await withCollector { collector, port in
             try await withTemporaryDirectory { dir in
                 #expect(try trail(["keys", "new", "--out", "a.key"], in: dir).status == 0)
-                FileManager.default.createFile(atPath: dir + "/reply.txt", contents: Data("hi".utf8))
+                #expect(FileManager.default.createFile(atPath: dir + "/reply.txt", contents: Data("hi".utf8)))
                 let args = ["log", "--key", "a.key", "--server", "127.0.0.1:\(port)", "--action", "post_reply",
                             "--target", "forum.example.com", "--content", "reply.txt", "--json"]
                 for expectedSeq in 0..<2 {

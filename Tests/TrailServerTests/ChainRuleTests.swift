@@ -136,3 +136,42 @@ struct ChainRuleTests {
         }
     }
 }
+
+@Suite("Pipeline lifecycle and relaxed mode")
+struct LifecycleTests {
+    @Test func batchesAfterStopAreAnsweredShuttingDown() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try ChainStore(directory: dir)
+            let pipeline = try IngestPipeline(store: store, logger: quietLogger)
+            pipeline.start()
+            pipeline.stop()
+            var a = TestAgent("late")
+            let result = await withCheckedContinuation { c in
+                pipeline.submit([.success(a.next())]) { c.resume(returning: $0) }
+            }
+            guard case .failure(let e) = result else {
+                Issue.record("expected shutting_down, got \(result)")
+                return
+            }
+            #expect(e.code == .shuttingDown)
+            #expect(try store.logSize() == 0)
+        }
+    }
+
+    @Test func relaxedModeAcknowledgesAndKeepsEntriesAcrossACleanStop() async throws {
+        try await withTemporaryDirectory { dir in
+            var collector = try await startCollector(directory: dir) { $0.durable = false }
+            var a = TestAgent("relaxed")
+            let entries = (0..<50).map { _ in a.next() }
+            do {
+                let s = try RawSocket(port: collector.localAddress!.port!)
+                try s.hello()
+                #expect(try s.append(entries) == (0..<50).map { .accepted(index: UInt64($0)) })
+            }
+            try await collector.shutdown()
+            collector = try await startCollector(directory: dir)
+            #expect(try verifyStoredChain(collector.store, a.key.publicKey) == 50)
+            try await collector.shutdown()
+        }
+    }
+}

@@ -94,7 +94,7 @@ struct ChainStoreTests {
         try withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let file = dir + "/not-a-dir"
-            FileManager.default.createFile(atPath: file, contents: Data([1, 2, 3]))
+            #expect(FileManager.default.createFile(atPath: file, contents: Data([1, 2, 3])))
             #expect(throws: TrailError(.storage, "")) { try ChainStore(directory: file) }
         }
     }
