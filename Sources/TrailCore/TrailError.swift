@@ -3,7 +3,7 @@
 /// Equality compares the code only, so tests assert on the rejection, not on its wording.
 public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Stable codes. Entry codes (1-21) are listed in protocol/SPEC.md section 1.6, Merkle log and
-    /// checkpoint codes (30-49) in the checkpoints section, protocol codes (100-) in section 2.
+    /// checkpoint codes (30-49) in the checkpoints section, bundle codes (50-69) in section 4, protocol codes (100-) in section 2.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
         public let rawValue: UInt16
         public init(rawValue: UInt16) { self.rawValue = rawValue }
@@ -39,6 +39,19 @@ public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let badNoteSignature = Code(rawValue: 41)
         public static let malformedTlogProof = Code(rawValue: 42)
 
+        // Proof bundles (SPEC section 4).
+        public static let malformedBundle = Code(rawValue: 50)
+        public static let malformedStatement = Code(rawValue: 51)
+        public static let logKeyMismatch = Code(rawValue: 52)
+        public static let statementMismatch = Code(rawValue: 53)
+        public static let wrongSigner = Code(rawValue: 54)
+        public static let missingEntry = Code(rawValue: 55)
+        public static let entriesOutOfOrder = Code(rawValue: 56)
+        public static let duplicateEntry = Code(rawValue: 57)
+        public static let brokenLink = Code(rawValue: 58)
+        public static let chainTruncated = Code(rawValue: 59)
+        public static let headMismatch = Code(rawValue: 60)
+
         // Frames and the TCP protocol (SPEC section 2).
         public static let frameTooLarge = Code(rawValue: 100)
         public static let unknownFrameType = Code(rawValue: 101)
@@ -67,6 +80,9 @@ public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
             34: "malformed_note", 35: "malformed_checkpoint", 36: "invalid_tree_size", 37: "invalid_hash",
             38: "invalid_verifier_key", 39: "origin_mismatch", 40: "unknown_key", 41: "bad_note_signature",
             42: "malformed_tlog_proof",
+            50: "malformed_bundle", 51: "malformed_statement", 52: "log_key_mismatch", 53: "statement_mismatch",
+            54: "wrong_signer", 55: "missing_entry", 56: "entries_out_of_order", 57: "duplicate_entry",
+            58: "broken_link", 59: "chain_truncated", 60: "head_mismatch",
             100: "frame_too_large", 101: "unknown_frame_type", 102: "malformed_frame",
             103: "unsupported_protocol", 104: "hello_required", 105: "batch_too_large",
             106: "too_many_connections", 107: "idle_timeout", 108: "shutting_down",
