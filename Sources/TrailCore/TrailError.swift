@@ -70,6 +70,7 @@ public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidKeyFile = Code(rawValue: 203)
         public static let invalidJSON = Code(rawValue: 204)
         public static let connection = Code(rawValue: 205)
+        public static let notFound = Code(rawValue: 206)
 
         static let names: [UInt16: String] = [
             1: "truncated", 2: "trailing_bytes", 3: "unsupported_version", 4: "unknown_kind",
@@ -87,7 +88,7 @@ public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
             103: "unsupported_protocol", 104: "hello_required", 105: "batch_too_large",
             106: "too_many_connections", 107: "idle_timeout", 108: "shutting_down",
             200: "io", 201: "storage", 202: "invalid_argument", 203: "invalid_key_file",
-            204: "invalid_json", 205: "connection",
+            204: "invalid_json", 205: "connection", 206: "not_found",
         ]
 
         /// The snake_case name used in the spec, JSON output and the reference codec.

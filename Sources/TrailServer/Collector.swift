@@ -54,7 +54,7 @@ public final class Collector: @unchecked Sendable {
         pipeline = try IngestPipeline(store: store, configuration: configuration.pipeline, logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))
         httpGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        pool = NIOThreadPool(numberOfThreads: 1)
+        pool = NIOThreadPool(numberOfThreads: 2)
         checkpointer = Checkpointer(key: nodeKey)
     }
 
@@ -96,7 +96,7 @@ public final class Collector: @unchecked Sendable {
         channel = try await bootstrap.bind(host: c.host, port: c.port).get()
         if let httpHost = c.httpHost {
             pool.start()
-            let api = HTTPAPI(store: store, pipeline: pipeline, checkpointer: checkpointer, pool: pool)
+            let api = HTTPAPI(store: store, pipeline: pipeline, checkpointer: checkpointer, pool: pool, logger: logger)
             httpChannel = try await ServerBootstrap(group: httpGroup)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in

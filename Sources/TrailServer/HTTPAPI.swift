@@ -14,8 +14,10 @@ final class HTTPAPI: @unchecked Sendable {
     let pipeline: IngestPipeline
     let checkpointer: Checkpointer
     let pool: NIOThreadPool
+    let logger: Logger
 
-    init(store: ChainStore, pipeline: IngestPipeline, checkpointer: Checkpointer, pool: NIOThreadPool) {
+    init(store: ChainStore, pipeline: IngestPipeline, checkpointer: Checkpointer, pool: NIOThreadPool, logger: Logger) {
+        self.logger = logger
         self.store = store
         self.pipeline = pipeline
         self.checkpointer = checkpointer
@@ -42,6 +44,10 @@ final class HTTPAPI: @unchecked Sendable {
         let message: String
     }
 
+    struct NotFound: Error {
+        let message: String
+    }
+
     /// Answers one GET. Errors: 400 for bad parameters, 404 for unknown things.
     func handle(method: HTTPMethod, uri: String) -> Response {
         guard method == .GET || method == .HEAD else { return .error(.methodNotAllowed, "method_not_allowed", "only GET") }
@@ -57,6 +63,8 @@ final class HTTPAPI: @unchecked Sendable {
                 return try consistency(query)
             case let p where p.count == 2 && p[0] == "entries":
                 return try entry(hashText: p[1])
+            case let p where p.count == 3 && p[0] == "entries" && p[2] == "proof":
+                return try tlogProof(hashText: p[1])
             case let p where p.count == 2 && p[0] == "agents":
                 return try agent(try Self.did(p[1]))
             case let p where p.count == 3 && p[0] == "agents" && p[2] == "entries":
@@ -64,13 +72,23 @@ final class HTTPAPI: @unchecked Sendable {
             default:
                 return .error(.notFound, "not_found", "no such resource: \(path)")
             }
-        } catch let e as BadRequest {
-            return .error(.badRequest, "bad_request", e.message)
-        } catch let e as TrailError where e.code.rawValue >= 30 && e.code.rawValue < 50 {
-            return .error(.badRequest, e.code.name, e.reason)
-        } catch let e as TrailError where e.code == .invalidArgument {
-            return .error(.badRequest, e.code.name, e.reason)
         } catch {
+            return Self.response(for: error)
+        }
+    }
+
+    /// The JSON error for a failed request: 400 for bad parameters, 404 for unknown things.
+    static func response(for error: Error) -> Response {
+        switch error {
+        case let e as BadRequest:
+            return .error(.badRequest, "bad_request", e.message)
+        case let e as NotFound:
+            return .error(.notFound, "not_found", e.message)
+        case let e as TrailError where e.code.rawValue >= 30 && e.code.rawValue < 50:
+            return .error(.badRequest, e.code.name, e.reason)
+        case let e as TrailError where e.code == .invalidArgument:
+            return .error(.badRequest, e.code.name, e.reason)
+        default:
             return .error(.internalServerError, "internal", "\(error)")
         }
     }
@@ -83,10 +101,8 @@ final class HTTPAPI: @unchecked Sendable {
         guard parts.count == 4 else { return .error(.notFound, "not_found", "no such resource") }
         do {
             return try verifyChain(try Self.did(parts[3]))
-        } catch let e as TrailError where e.code == .invalidArgument {
-            return .error(.badRequest, e.code.name, e.reason)
         } catch {
-            return .error(.internalServerError, "internal", "\(error)")
+            return Self.response(for: error)
         }
     }
 
@@ -158,6 +174,65 @@ final class HTTPAPI: @unchecked Sendable {
         return .json(try entryObject(bytes, index: index))
     }
 
+    /// The entry's inclusion proof at the current checkpoint as a C2SP tlog-proof@v1 text.
+    func tlogProof(hashText: String) throws -> Response {
+        guard let hash = Bytes32(hex: hashText) else { throw BadRequest(message: "entry hash must be 64 hex digits") }
+        let tree = pipeline.tree
+        guard let index = try store.index(ofHash: hash), index < tree.size else {
+            return .error(.notFound, "not_found", "no entry with hash \(hash.hex) in the log")
+        }
+        let proof = try store.inclusionProof(index: index, size: tree.size)
+        return .text(TlogProof(index: index, proof: proof, checkpointNote: checkpointer.note(for: tree)).text)
+    }
+
+    // MARK: Proof bundles
+
+    /// What a bundle download will send: its header (checkpoint and signed chain statement at
+    /// one tree size) and the seqs whose records follow.
+    struct BundlePlan {
+        let signer: PublicKey
+        let size: UInt64
+        let from: UInt64
+        let through: UInt64
+        let header: [UInt8]
+    }
+
+    static func isBundle(_ path: String) -> Bool {
+        let p = path.split(separator: "/")
+        return p.count == 4 && p[0] == "v1" && p[1] == "agents" && p[3] == "bundle"
+    }
+
+    /// Validates a bundle request and signs its checkpoint and chain statement.
+    func bundlePlan(uri: String) throws -> BundlePlan {
+        let (path, q) = Self.split(uri)
+        let key = try Self.did(String(path.split(separator: "/")[2]))
+        let (size, head) = try store.snapshot(of: key)
+        guard head.nextSeq > 0 else { throw NotFound(message: "no entries for \(DIDKey.encode(key))") }
+        let from = try Self.uint(q, "from", default: 0)
+        let through = try Self.uint(q, "through", default: head.nextSeq - 1)
+        guard from <= through, through < head.nextSeq else {
+            throw BadRequest(message: "need from <= through <= \(head.nextSeq - 1), the chain's last seq")
+        }
+        let statement = try ChainStatement(
+            signer: key, treeSize: size, from: from, through: through, headSeq: head.nextSeq - 1, headHash: head.hash)
+        let checkpoint = checkpointer.note(for: TreeHead(size: size, root: try store.merkleRoot(size: size)))
+        let header = ProofBundle.encodeHeader(
+            logKey: checkpointer.verifierKey, checkpoint: checkpoint,
+            statement: try statement.signedNote(signer: checkpointer.key, keyName: checkpointer.origin),
+            count: through - from + 1)
+        return BundlePlan(signer: key, size: size, from: from, through: through, header: header)
+    }
+
+    /// The records of seqs `from...` (at most `limit`, none past `plan.through`), encoded.
+    func bundlePage(_ plan: BundlePlan, from: UInt64, limit: Int) throws -> [UInt8] {
+        let n = Int(min(UInt64(limit), plan.through - from + 1))
+        let records = try store.proofRecords(of: plan.signer, fromSeq: from, limit: n, size: plan.size)
+        guard records.count == n else { throw TrailError(.storage, "chain of \(DIDKey.encode(plan.signer)) ends before seq \(from + UInt64(n) - 1)") }
+        var w = ByteWriter(capacity: n * 1024)
+        for r in records { ProofBundle.encode(record: r, into: &w) }
+        return w.bytes
+    }
+
     func agent(_ key: PublicKey) throws -> Response {
         let head = try store.head(of: key)
         let evidence = try store.equivocations(of: key)
@@ -227,7 +302,9 @@ final class HTTPHandler: ChannelInboundHandler {
         case .end:
             guard let h = head else { return }
             head = nil
-            if api.isSlow(h.uri) {
+            if h.method == .GET && HTTPAPI.isBundle(HTTPAPI.split(h.uri).0) {
+                streamBundle(context: context, h)
+            } else if api.isSlow(h.uri) {
                 let loop = context.eventLoop
                 let bound = NIOLoopBound(context, eventLoop: loop)
                 let boundSelf = NIOLoopBound(self, eventLoop: loop)
@@ -237,6 +314,51 @@ final class HTTPHandler: ChannelInboundHandler {
                 }
             } else {
                 respond(context: context, h, api.handle(method: h.method, uri: h.uri))
+            }
+        }
+    }
+
+    /// Streams a proof bundle from the thread pool, one page of records at a time, each written
+    /// and flushed before the next is read (bounded memory, short read transactions). A failure
+    /// before the first byte is a JSON error; after it, the connection is closed mid-body so the
+    /// client sees an incomplete download rather than a short bundle.
+    func streamBundle(context: ChannelHandlerContext, _ request: HTTPRequestHead) {
+        let channel = context.channel
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(context, eventLoop: loop)
+        let boundSelf = NIOLoopBound(self, eventLoop: loop)
+        api.pool.runIfActive(eventLoop: loop) { [api] () -> HTTPAPI.Response? in
+            let plan: HTTPAPI.BundlePlan
+            do { plan = try api.bundlePlan(uri: request.uri) } catch { return HTTPAPI.response(for: error) }
+            func send(_ part: HTTPServerResponsePart) throws {
+                try channel.writeAndFlush(part).wait()
+            }
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: "application/octet-stream")
+            headers.add(name: "Transfer-Encoding", value: "chunked")
+            headers.add(name: "Connection", value: "close")
+            do {
+                try send(.head(HTTPResponseHead(version: request.version, status: .ok, headers: headers)))
+                try send(.body(.byteBuffer(channel.allocator.buffer(bytes: plan.header))))
+                var seq = plan.from
+                while seq <= plan.through {
+                    let page = try api.bundlePage(plan, from: seq, limit: 1024)
+                    try send(.body(.byteBuffer(channel.allocator.buffer(bytes: page))))
+                    let (next, overflow) = seq.addingReportingOverflow(1024)
+                    if overflow { break }
+                    seq = next
+                }
+                try send(.end(nil))
+            } catch {
+                api.logger.warning("bundle download failed: \(error)")
+            }
+            channel.close(promise: nil)
+            return nil
+        }.whenComplete { result in
+            switch result {
+            case .success(nil): break
+            case .success(let r?): boundSelf.value.respond(context: bound.value, request, r)
+            case .failure: boundSelf.value.respond(context: bound.value, request, .error(.serviceUnavailable, "unavailable", "shutting down"))
             }
         }
     }

@@ -134,6 +134,37 @@ public final class ChainStore: @unchecked Sendable {
         }
     }
 
+    /// The log size and one signer's head read in one transaction, so the head is the chain's
+    /// last entry within that size.
+    public func snapshot(of signer: PublicKey) throws -> (size: UInt64, head: ChainHead) {
+        try environment.read { (txn) in
+            let size = try logSize(txn)
+            let head = try signer.withUnsafeBytes { (k) in try txn.withValue(heads, k) { $0.map(Self.decodeHead) ?? .empty } }
+            return (size, head)
+        }
+    }
+
+    /// Up to `limit` of a signer's entries from `fromSeq`, each with its RFC 9162 inclusion proof
+    /// in the tree of `size` leaves (the records of a proof bundle), in one read transaction.
+    /// Entries at or beyond `size` are left out.
+    public func proofRecords(of signer: PublicKey, fromSeq: UInt64, limit: Int, size: UInt64) throws -> [ProofBundle.Record] {
+        let items = try chain(of: signer, fromSeq: fromSeq, limit: limit).filter { $0.index < size }
+        // Neighbouring entries share most of their proofs' nodes: compute each node once. The log
+        // is append-only, so a second read transaction sees the same tree of `size` leaves.
+        var memo: [MerkleNode: Bytes32] = [:]
+        return try withMerkleNodes { (node) in
+            try items.map { item in
+                let proof = try Merkle.inclusionProof(index: item.index, size: size) { (n) throws(TrailError) -> Bytes32 in
+                    if let h = memo[n] { return h }
+                    let h = try node(n)
+                    memo[n] = h
+                    return h
+                }
+                return ProofBundle.Record(index: item.index, entry: item.entry, proof: proof)
+            }
+        }
+    }
+
     // MARK: Merkle log
 
     static func merkleKey(_ node: MerkleNode) -> [UInt8] {

@@ -7,7 +7,10 @@ struct Trail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trail",
         abstract: "AgentTrail: a verifiable audit trail for AI-agent fleets.",
-        subcommands: [KeysCommand.self, EntryCommand.self, ServeCommand.self, LogCommand.self, BenchCommand.self, NodeCommand.self]
+        subcommands: [
+            KeysCommand.self, EntryCommand.self, ServeCommand.self, LogCommand.self, ExportCommand.self, VerifyCommand.self,
+            ProofCommand.self, BenchCommand.self, NodeCommand.self,
+        ]
     )
 }
 

@@ -5,28 +5,6 @@ import TrailCore
 /// The `trail` executable end to end: keys, entries, inspect and its exit codes.
 @Suite("trail command")
 struct CLITests {
-    struct Run {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
-
-    func trail(_ args: [String], in dir: String) throws -> Run {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: trailExecutable())
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-    }
-
     @Test func keysEntriesAndInspect() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: trailExecutable()), "build the trail executable first")
         try await withTemporaryDirectory { dir in

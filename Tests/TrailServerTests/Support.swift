@@ -182,6 +182,35 @@ func trailExecutable() -> String {
     return root.appendingPathComponent(".build/debug/trail").path
 }
 
+/// One run of the `trail` executable.
+struct TrailRun {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+/// Runs `trail args` in `dir` and waits for it. Stderr goes to a file, so that a full pipe
+/// never stalls the child while stdout is read.
+func trail(_ args: [String], in dir: String) throws -> TrailRun {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: trailExecutable())
+    p.arguments = args
+    p.currentDirectoryURL = URL(fileURLWithPath: dir)
+    let out = Pipe()
+    let errPath = NSTemporaryDirectory() + "trail-stderr-" + UUID().uuidString
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: errPath) }
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    try err.close()
+    let e = try Data(contentsOf: URL(fileURLWithPath: errPath))
+    return TrailRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+}
+
 /// A blocking HTTP/1.1 GET on 127.0.0.1 (Connection: close); returns status and body.
 func httpGet(port: Int, _ path: String) throws -> (status: Int, body: [UInt8]) {
     let s = try RawSocket(port: port)
