@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ingest benchmark: a durable collector (release build) and the replay load generator on this
-# machine. Usage: bench/run.sh [scenario...]   scenarios: 1000 10 100000 stored10m
+# machine. Usage: bench/run.sh [scenario...]   scenarios: 1000 10 100000 halfload stored10m bundle
 # Each scenario starts a fresh data folder under $BENCH_DIR (default /tmp/agenttrail-bench),
 # prints the replay's JSON line, and stops the server. Bounded: each replay has --timeout.
 set -euo pipefail
@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 TRAIL=.build/release/trail
 DIR=${BENCH_DIR:-/tmp/agenttrail-bench}
 PORT=${BENCH_PORT:-7711}
+HTTP=127.0.0.1:$((PORT + 1))
 CONNS=${BENCH_CONNECTIONS:-64}
 mkdir -p "$DIR"
 [ -x "$TRAIL" ] || swift build -c release --product trail
@@ -19,7 +20,7 @@ corpus() { # agents entries name [seed]
 }
 
 serve() { # data-dir
-  "$TRAIL" serve --data "$1" --listen 127.0.0.1:$PORT --log-level warning >"$DIR/serve.log" 2>&1 &
+  "$TRAIL" serve --data "$1" --listen 127.0.0.1:$PORT --http $HTTP --log-level warning >"$DIR/serve.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return; sleep 0.1; done
   echo "server did not start" >&2; exit 1
@@ -63,6 +64,17 @@ for s in "${@:-1000}"; do
       replay "$pre" "preload 10M entries"
       replay "$c" "1000 agents, 1M entries, on top of 10M stored"
       stop ;;
+    bundle)
+      # Offline verification of one agent's 100k-entry chain exported from a 1M-entry log.
+      c=$(corpus 10 1000000 "a10-e1000000")
+      rm -rf "$DIR/data"; serve "$DIR/data"
+      replay "$c" "10 agents, 1M entries (log for the bundle)"
+      did=$("$TRAIL" bench agent --index 0)
+      "$TRAIL" node key --data "$DIR/data" >"$DIR/log.pub"
+      echo "{\"scenario\":\"export\",\"result\":$("$TRAIL" export "$did" --http "http://$HTTP" --out "$DIR/a0.bundle" --json)}"
+      stop
+      out=$("$TRAIL" bench verify "$DIR/a0.bundle" --log-key "$DIR/log.pub" --json)
+      echo "{\"scenario\":\"offline verify, 100k-entry bundle\",\"result\":$out}" ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
   esac
 done

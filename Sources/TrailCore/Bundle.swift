@@ -312,15 +312,16 @@ public enum BundleVerifier {
         // 5: every entry decodes, has the statement's signer and verifies.
         let records = layout.records
         if let (i, e) = parallel(count: count, threads: threads, stage: "signatures", progress: progress, { i throws(TrailError) in
-            let r = records[i]
-            let entry = try EntryCodec.decode(Array(raw[r.entry]))
-            seqs[i] = entry.seq
-            guard entry.signer == statement.signer else {
-                throw TrailError(.wrongSigner, "signed by \(DIDKey.encode(entry.signer)), not the chain's \(DIDKey.encode(statement.signer))")
+            // Decoded and verified in place: no copy of the entry.
+            let bytes = UnsafeRawBufferPointer(rebasing: raw[records[i].entry])
+            let (signer, seq, _, prev, body, signature) = try EntryCodec.decodeFields(bytes)
+            seqs[i] = seq
+            guard signer == statement.signer else {
+                throw TrailError(.wrongSigner, "signed by \(DIDKey.encode(signer)), not the chain's \(DIDKey.encode(statement.signer))")
             }
-            try EntryCodec.verify(entry)
-            prevs[i] = entry.prev
-            hashes[i] = entry.hash
+            try EntryCodec.verify(encoded: bytes, signer: signer, signature: signature, body: body)
+            prevs[i] = prev
+            hashes[i] = SHA256.hash(prefix: 0x00, bytes)
         }) {
             let what = e.code.rawValue < 20 ? "record \(i) (log index \(records[i].index)) is not a valid entry" : name(i)
             throw BundleFailure(TrailError(e.code, "\(what): \(e.reason)"), record: i, seq: e.code.rawValue < 20 ? nil : seqs[i])
@@ -368,9 +369,15 @@ public enum BundleVerifier {
         // 9: inclusion of every entry at the checkpoint.
         let size = checkpoint.size
         let root = checkpoint.root
-        if let (i, e) = parallel(count: count, threads: threads, stage: "proofs", progress: progress, { i throws(TrailError) in
-            let r = records[i]
-            try Merkle.verifyInclusion(index: r.index, size: size, leafHash: hashes[i], proof: layout.proof(of: r, in: raw), root: root)
+        if let (i, e) = parallelChunks(count: count, threads: threads, stage: "proofs", progress: progress, { range throws(ChunkFailure) -> Void in
+            // One verifier per chunk: records of a chain are in log order, so neighbours share paths.
+            var verifier = Merkle.InclusionVerifier(size: size, root: root)
+            for i in range {
+                let r = records[i]
+                do throws(TrailError) { try verifier.verify(index: r.index, leafHash: hashes[i], proof: layout.proof(of: r, in: raw)) } catch {
+                    throw ChunkFailure(index: i, error: error)
+                }
+            }
         }) {
             throw BundleFailure(TrailError(e.code, "\(name(i)) at log index \(records[i].index) is not proven in the checkpoint: \(e.reason)"), record: i, seq: seqs[i])
         }
@@ -383,6 +390,24 @@ public enum BundleVerifier {
         count: Int, threads: Int, stage: String, progress: (@Sendable (Progress) -> Void)?,
         _ body: (Int) throws(TrailError) -> Void
     ) -> (Int, TrailError)? {
+        parallelChunks(count: count, threads: threads, stage: stage, progress: progress) { range throws(ChunkFailure) in
+            for i in range {
+                do throws(TrailError) { try body(i) } catch { throw ChunkFailure(index: i, error: error) }
+            }
+        }
+    }
+
+    struct ChunkFailure: Error {
+        let index: Int
+        let error: TrailError
+    }
+
+    /// Runs `body` over chunks of 0..<count on `threads` workers; a chunk stops at its first
+    /// failure. Returns the lowest failing index with its error.
+    static func parallelChunks(
+        count: Int, threads: Int, stage: String, progress: (@Sendable (Progress) -> Void)?,
+        _ body: (Range<Int>) throws(ChunkFailure) -> Void
+    ) -> (Int, TrailError)? {
         let state = ParallelState()
         // Each index is touched by exactly one worker, and the caller waits for all of them.
         nonisolated(unsafe) let body = body
@@ -393,13 +418,9 @@ public enum BundleVerifier {
                 guard c < chunks else { return }
                 let start = c * chunk
                 if state.firstFailure.load(ordering: .relaxed) < start { continue }
-                for i in start..<min(count, start + chunk) {
-                    do throws(TrailError) { try body(i) } catch {
-                        state.fail(i, error)
-                        break
-                    }
-                }
-                let done = state.done.add(min(count, start + chunk) - start, ordering: .relaxed).newValue
+                let range = start..<min(count, start + chunk)
+                do throws(ChunkFailure) { try body(range) } catch { state.fail(error.index, error.error) }
+                let done = state.done.add(range.count, ordering: .relaxed).newValue
                 progress?(Progress(stage: stage, done: done, total: count))
             }
         }

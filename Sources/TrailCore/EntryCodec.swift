@@ -336,14 +336,20 @@ public enum EntryCodec {
     /// Checks the entry signature over the exact received bytes, and for a registration the
     /// agent's proof of possession.
     public static func verify(_ entry: Entry) throws(TrailError) {
-        let ok = entry.encoded.withUnsafeBytes { raw in
-            Ed25519.verify(
-                signature: entry.signature, prefix: signingDomain,
-                message: UnsafeRawBufferPointer(rebasing: raw[0..<entry.signedCount]), publicKey: entry.signer)
+        let result = entry.encoded.withUnsafeBytes { raw in
+            Result { () throws(TrailError) in try verify(encoded: raw, signer: entry.signer, signature: entry.signature, body: entry.body) }
         }
-        guard ok else { throw TrailError(.badSignature, "signature does not verify for \(DIDKey.encode(entry.signer))") }
-        if case .registration(let r) = entry.body {
-            let message = RegistrationBody.possessionMessage(owner: entry.signer, agent: r.agent)
+        try result.get()
+    }
+
+    /// `verify` over an entry's encoding and its decoded fields, without an `Entry`.
+    static func verify(encoded raw: UnsafeRawBufferPointer, signer: PublicKey, signature: Signature64, body: EntryBody) throws(TrailError) {
+        let ok = Ed25519.verify(
+            signature: signature, prefix: signingDomain,
+            message: UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - EntryLimits.signatureTrailer)]), publicKey: signer)
+        guard ok else { throw TrailError(.badSignature, "signature does not verify for \(DIDKey.encode(signer))") }
+        if case .registration(let r) = body {
+            let message = RegistrationBody.possessionMessage(owner: signer, agent: r.agent)
             let pop = message.withUnsafeBytes {
                 Ed25519.verify(signature: r.agentSignature, message: $0, publicKey: r.agent)
             }

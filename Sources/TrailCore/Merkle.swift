@@ -160,8 +160,76 @@ public enum Merkle {
         }
     }
 
-    private static func inclusionLengthError(_ got: Int, _ index: UInt64, _ size: UInt64) -> TrailError {
+    static func inclusionLengthError(_ got: Int, _ index: UInt64, _ size: UInt64) -> TrailError {
         TrailError(.wrongProofLength, "inclusion proof for leaf \(index) at size \(size) has \(got) hashes, expected \(inclusionProofLength(index: index, size: size))")
+    }
+
+    /// Verifies many inclusion proofs in one tree, in leaf order, hashing each shared node once.
+    ///
+    /// Proofs of nearby leaves end in the same path. After the first proof is verified in full,
+    /// a later one stops hashing at the first node it shares with the last verified path, provided
+    /// its remaining proof hashes are exactly the ones that path used; the rest of the computation
+    /// would then repeat a verified one step for step. Every proof is checked as strictly as
+    /// `verifyInclusion` does (a wrong, missing or extra hash anywhere is still rejected).
+    public struct InclusionVerifier {
+        public let size: UInt64
+        public let root: Bytes32
+        /// The last verified path: state after each proof step, and its proof.
+        private var fns: [UInt64] = []
+        private var sns: [UInt64] = []
+        private var hashes: [Bytes32] = []
+        private var proof: [Bytes32] = []
+
+        public init(size: UInt64, root: Bytes32) {
+            self.size = size
+            self.root = root
+        }
+
+        public mutating func verify(index: UInt64, leafHash: Bytes32, proof p: [Bytes32]) throws(TrailError) {
+            guard index < size else { throw TrailError(.indexOutOfRange, "leaf index \(index) is not below tree size \(size)") }
+            var fn = index
+            var sn = size - 1
+            var r = leafHash
+            var newFns: [UInt64] = []
+            var newSns: [UInt64] = []
+            var newHashes: [Bytes32] = []
+            newFns.reserveCapacity(p.count)
+            newSns.reserveCapacity(p.count)
+            newHashes.reserveCapacity(p.count)
+            var j = 0
+            for (k, h) in p.enumerated() {
+                guard sn != 0 else { throw Merkle.inclusionLengthError(p.count, index, size) }
+                if fn & 1 == 1 || fn == sn {
+                    r = SHA256.nodeHash(h, r)
+                    while fn & 1 == 0 && fn != 0 {
+                        fn >>= 1
+                        sn >>= 1
+                    }
+                } else {
+                    r = SHA256.nodeHash(r, h)
+                }
+                fn >>= 1
+                sn >>= 1
+                newFns.append(fn)
+                newSns.append(sn)
+                newHashes.append(r)
+                // `sn` only shrinks along a path: find the verified path's step at this level.
+                while j < sns.count && sns[j] > sn { j += 1 }
+                if j < sns.count, sns[j] == sn, fns[j] == fn, hashes[j] == r, p[(k + 1)...].elementsEqual(proof[(j + 1)...]) {
+                    // Same node, same remaining hashes: the rest is the verified computation.
+                    fns = newFns + fns[(j + 1)...]
+                    sns = newSns + sns[(j + 1)...]
+                    hashes = newHashes + hashes[(j + 1)...]
+                    proof = p
+                    return
+                }
+            }
+            guard sn == 0 else { throw Merkle.inclusionLengthError(p.count, index, size) }
+            guard r == root else {
+                throw TrailError(.rootMismatch, "inclusion proof for leaf \(index) leads to root \(r.hex), expected \(root.hex) at size \(size)")
+            }
+            (fns, sns, hashes, proof) = (newFns, newSns, newHashes, p)
+        }
     }
 
     // MARK: Consistency proofs (RFC 9162 section 2.1.4)

@@ -7,7 +7,7 @@ import Synchronization
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Pre-signed corpora and the replay load generator.",
-        subcommands: [Gen.self, Replay.self, Limit.self])
+        subcommands: [Gen.self, Replay.self, Limit.self, Verify.self, Agent.self])
 
     struct Gen: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -41,6 +41,66 @@ struct BenchCommand: AsyncParsableCommand {
             let n = threads ?? ProcessInfo.processInfo.activeProcessorCount
             let rate = VerifyLimit.measure(threads: n, seconds: seconds)
             print(String(format: "%.0f verifications/s with %d threads", rate, n))
+        }
+    }
+
+    struct Agent: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the did:key of one agent of a corpus made by 'bench gen'.")
+        @Option(help: "The corpus seed.") var seed = "agenttrail-bench"
+        @Option(help: "The agent's number, from 0.") var index = 0
+        func run() async throws {
+            print(DIDKey.encode(Corpus.agentKey(seed: seed, index: index).publicKey))
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Offline bundle verification speed as a ratio to the Ed25519 limit measured in the same run.",
+            discussion: "Measures the limit, verifies the bundle --runs times, measures the limit again; the ratio uses the best run and the mean limit.")
+        @Argument(help: "A bundle written by 'trail export'.") var bundle: String
+        @Option(help: "The log's verifier key, or a file holding it.") var logKey: String
+        @Option(help: "Verification runs.") var runs = 3
+        @Option(help: "Seconds for each Ed25519 limit measurement.") var limitSeconds = 2.0
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func run() async throws {
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            let key: NoteVerifierKey
+            let file: MappedFile
+            do {
+                key = try parseLogKey(logKey)
+                file = try MappedFile(path: bundle)
+            } catch { fail(error, status: 2) }
+            defer { file.close() }
+            progress("measuring the Ed25519 limit (\(cores) threads, \(limitSeconds) s)")
+            let before = VerifyLimit.measure(threads: cores, seconds: limitSeconds)
+            var rates: [Double] = []
+            var entries = 0
+            for r in 0..<max(1, runs) {
+                progress("verification run \(r + 1)/\(runs)")
+                let start = ContinuousClock.now
+                do throws(BundleFailure) {
+                    entries = try BundleVerifier.verify(file.bytes, trustedKey: key, threads: cores).entries
+                } catch { fail(error.error) }
+                rates.append(Double(entries) / (ContinuousClock.now - start).seconds)
+            }
+            progress("measuring the Ed25519 limit again")
+            let after = VerifyLimit.measure(threads: cores, seconds: limitSeconds)
+            progressDone()
+            let limit = (before + after) / 2
+            let best = rates.max()!
+            if json {
+                printJSON([
+                    "entries": entries, "bytes": file.bytes.count, "runs_entries_per_sec": rates.map { $0.rounded() },
+                    "entries_per_sec": best.rounded(), "limit_per_sec": limit.rounded(), "limit_before": before.rounded(),
+                    "limit_after": after.rounded(), "ratio": (best / limit * 1000).rounded() / 1000, "threads": cores,
+                ])
+            } else {
+                print(String(format: "bundle           %d entries, %d bytes", entries, file.bytes.count))
+                print(String(format: "verified/s       %.0f  (best of %d: %@)", best, rates.count, rates.map { String(format: "%.0f", $0) }.joined(separator: ", ")))
+                print(String(format: "Ed25519 limit/s  %.0f  (%.0f before, %.0f after, %d threads)", limit, before, after, cores))
+                print(String(format: "ratio            %.3f", best / limit))
+            }
         }
     }
 

@@ -13,6 +13,11 @@ struct Corpus: @unchecked Sendable {
     var byteCount: Int { entries.reduce(20) { $0 + 4 + $1.count } }
 
     /// Signs `entries` actions for `agents` agents on all cores.
+    /// The key of agent `index` in every corpus generated with `seed`.
+    static func agentKey(seed: String, index: Int) -> SigningKey {
+        SigningKey(seed: SHA256.hash(Array("\(seed)-agent-\(index)".utf8)))
+    }
+
     static func generate(agents: Int, entries: Int, seed: String, progress: @escaping @Sendable (Int) -> Void) -> Corpus {
         let perAgent = (0..<agents).map { a in entries / agents + (a < entries % agents ? 1 : 0) }
         let slots = Slots(count: agents)
@@ -23,7 +28,7 @@ struct Corpus: @unchecked Sendable {
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             var a = w
             while a < agents {
-                let key = SigningKey(seed: SHA256.hash(Array("\(seed)-agent-\(a)".utf8)))
+                let key = agentKey(seed: seed, index: a)
                 var prev = Bytes32.zero
                 var chain: [[UInt8]] = []
                 chain.reserveCapacity(perAgent[a])

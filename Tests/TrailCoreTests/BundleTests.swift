@@ -351,3 +351,37 @@ struct BundleVectorTests {
         }
     }
 }
+
+@Suite struct InclusionVerifierTests {
+    /// The path-sharing verifier accepts exactly what `verifyInclusion` accepts, also after its
+    /// memory of the last path is warm: every altered, dropped or extra hash is still caught.
+    @Test(arguments: [1, 2, 3, 7, 16, 17, 100, 257])
+    func agreesWithVerifyInclusion(size: Int) throws {
+        let leaves = (0..<size).map { h("iv-leaf-\($0)") }
+        let root = Merkle.root(leaves: leaves)
+        let n = UInt64(size)
+        func proof(_ i: Int) throws -> [Bytes32] { try Merkle.inclusionProof(index: UInt64(i), size: n, leaf: { leaves[Int($0)] }) }
+        var v = Merkle.InclusionVerifier(size: n, root: root)
+        for i in stride(from: 0, to: size, by: max(1, size / 40)) {
+            let p = try proof(i)
+            try v.verify(index: UInt64(i), leafHash: leaves[i], proof: p)
+            // The next leaf's proof, tampered at each position, right after a warm path.
+            let j = min(i + 1, size - 1)
+            let q = try proof(j)
+            for k in q.indices {
+                var bad = q
+                var b = bad[k].bytes
+                b[31] ^= 1
+                bad[k] = Bytes32(b)!
+                #expect(failure { () throws(TrailError) in try v.verify(index: UInt64(j), leafHash: leaves[j], proof: bad) } == .rootMismatch)
+            }
+            if !q.isEmpty {
+                #expect(failure { () throws(TrailError) in try v.verify(index: UInt64(j), leafHash: leaves[j], proof: Array(q.dropLast())) } == .wrongProofLength)
+            }
+            #expect(failure { () throws(TrailError) in try v.verify(index: UInt64(j), leafHash: leaves[j], proof: q + [root]) } == .wrongProofLength)
+            #expect(failure { () throws(TrailError) in try v.verify(index: UInt64(j), leafHash: h("other"), proof: q) } == .rootMismatch)
+            #expect(failure { () throws(TrailError) in try v.verify(index: n, leafHash: leaves[j], proof: q) } == .indexOutOfRange)
+            try v.verify(index: UInt64(j), leafHash: leaves[j], proof: q)
+        }
+    }
+}

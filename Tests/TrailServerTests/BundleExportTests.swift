@@ -69,6 +69,14 @@ struct BundleExportTests {
                 let badJSON = try json(try trail(["verify", "bundle", "bad.bundle", "--log-key", key, "--json"], in: dir))
                 #expect(badJSON["valid"] as? Bool == false && badJSON["seq"] as? Int == 10 && badJSON["code"] as? Int == 20)
 
+                // The independent Python reference agrees on both.
+                if let py = pythonBundleVerifier() {
+                    let ok = try run(py.python, [py.script, "verify", "a.bundle", "--log-key", key], in: dir)
+                    #expect(ok.status == 0, "\(ok.stdout) \(ok.stderr)")
+                    let no = try run(py.python, [py.script, "verify", "bad.bundle", "--log-key", key], in: dir)
+                    #expect(no.status == 1 && no.stdout.contains("bad_signature (20)"), "\(no.stdout) \(no.stderr)")
+                }
+
                 // Cut short: the layout no longer holds.
                 let whole = try Data(contentsOf: URL(fileURLWithPath: dir + "/a.bundle"))
                 try whole.prefix(whole.count - 100).write(to: URL(fileURLWithPath: dir + "/short.bundle"))

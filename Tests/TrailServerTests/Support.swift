@@ -192,8 +192,13 @@ struct TrailRun {
 /// Runs `trail args` in `dir` and waits for it. Stderr goes to a file, so that a full pipe
 /// never stalls the child while stdout is read.
 func trail(_ args: [String], in dir: String) throws -> TrailRun {
+    try run(trailExecutable(), args, in: dir)
+}
+
+/// Runs a program in `dir` and waits for it.
+func run(_ executable: String, _ args: [String], in dir: String) throws -> TrailRun {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: trailExecutable())
+    p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = args
     p.currentDirectoryURL = URL(fileURLWithPath: dir)
     let out = Pipe()
@@ -209,6 +214,17 @@ func trail(_ args: [String], in dir: String) throws -> TrailRun {
     try err.close()
     let e = try Data(contentsOf: URL(fileURLWithPath: errPath))
     return TrailRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+}
+
+/// The Python reference's bundle verifier, when python3 with `cryptography` is installed (as
+/// `make test` installs it).
+func pythonBundleVerifier() -> (python: String, script: String)? {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let script = root.appendingPathComponent("protocol/reference/bundle_ref.py").path
+    for python in ["/usr/bin/python3", "/usr/local/bin/python3"] where FileManager.default.isExecutableFile(atPath: python) {
+        if let r = try? run(python, ["-c", "import cryptography"], in: "/"), r.status == 0 { return (python, script) }
+    }
+    return nil
 }
 
 /// A blocking HTTP/1.1 GET on 127.0.0.1 (Connection: close); returns status and body.

@@ -12,6 +12,8 @@ Built from protocol/SPEC.md (version 1) alone. Standard library plus the
     registration_proof(agent_seed, owner_key) -> bytes
 
 Every rejection raises TrailError(code, name, message) with the codes of SPEC 1.6.
+ERRORS also holds the codes of SPEC 3.4 and 4.3, raised by notes_ref.py and
+bundle_ref.py with the same TrailError class; ENTRY_ERRORS is the SPEC 1.6 subset.
 """
 
 import hashlib
@@ -24,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 __all__ = [
-    "TrailError", "ERRORS", "decode", "encode", "encode_body", "verify",
+    "TrailError", "ERRORS", "ENTRY_ERRORS", "decode", "encode", "encode_body", "verify",
     "verify_signature", "entry_hash", "did_key", "parse_did_key", "public_key",
     "registration_proof", "b58encode", "b58decode", "MAX_ENTRY_SIZE",
 ]
@@ -53,7 +55,34 @@ ERRORS = {
     13: "invalid_value",
     20: "bad_signature",
     21: "bad_proof_of_possession",
+    # SPEC 3.4: Merkle proofs, signed notes, checkpoints, tlog-proof (notes_ref.py)
+    30: "index_out_of_range",
+    31: "invalid_tree_range",
+    32: "wrong_proof_length",
+    33: "root_mismatch",
+    34: "malformed_note",
+    35: "malformed_checkpoint",
+    36: "invalid_tree_size",
+    37: "invalid_hash",
+    38: "invalid_verifier_key",
+    39: "origin_mismatch",
+    40: "unknown_key",
+    41: "bad_note_signature",
+    42: "malformed_tlog_proof",
+    # SPEC 4.3: proof bundles (bundle_ref.py)
+    50: "malformed_bundle",
+    51: "malformed_statement",
+    52: "log_key_mismatch",
+    53: "statement_mismatch",
+    54: "wrong_signer",
+    55: "missing_entry",
+    56: "entries_out_of_order",
+    57: "duplicate_entry",
+    58: "broken_link",
+    59: "chain_truncated",
+    60: "head_mismatch",
 }
+ENTRY_ERRORS = frozenset(c for c in ERRORS if c <= 21)   # SPEC 1.6
 CODES = {name: code for code, name in ERRORS.items()}
 
 KINDS = {1: "action", 2: "receipt", 3: "registration", 4: "policy", 5: "report"}
@@ -94,7 +123,7 @@ LIM_DESCRIPTION = (0, 1024)
 
 
 class TrailError(Exception):
-    """A rejection with one SPEC 1.6 code."""
+    """A rejection with one code of SPEC 1.6, 3.4 or 4.3."""
 
     def __init__(self, code, name=None, message=""):
         if name is None:

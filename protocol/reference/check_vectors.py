@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Check protocol/vectors/entries.json (SPEC 1.10) and protocol/vectors/frames.json
-(SPEC 2.3) against the reference codecs, plus round-trip and mutation tests.
+(SPEC 2.3) against the reference codecs, plus round-trip and mutation tests; known
+answers for the Merkle proofs and signed notes of SPEC 3; and, when it exists,
+protocol/vectors/bundles.json (SPEC 4.4) against the bundle verifier.
 Prints `N passed, M failed`; exits 1 on failure."""
 
 import json
@@ -11,10 +13,13 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import agenttrail_ref as at  # noqa: E402
+import bundle_ref as br  # noqa: E402
 import frames_ref as fr  # noqa: E402
+import notes_ref as nr  # noqa: E402
 
 VECTORS = os.path.join(HERE, "..", "vectors", "entries.json")
 FRAME_VECTORS = os.path.join(HERE, "..", "vectors", "frames.json")
+BUNDLE_VECTORS = os.path.join(HERE, "..", "vectors", "bundles.json")
 
 passed = 0
 failed = 0
@@ -323,6 +328,183 @@ def check_frames():
     return len(valid), len(invalid)
 
 
+# ------------------------------------------- SPEC 3: Merkle proofs and notes
+
+# RFC 6962 / certificate-transparency test data: leaves, roots of D[0:n] for n = 1..8,
+# and the published consistency proofs.
+CT_LEAVES = [b"", b"\x00", b"\x10", b"\x20\x21", b"\x30\x31", b"\x40\x41\x42\x43",
+             b"\x50\x51\x52\x53\x54\x55\x56\x57", bytes(range(0x60, 0x70))]
+CT_ROOTS = [
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+]
+CT_CONSISTENCY = {
+    (1, 8): ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+             "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+             "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"],
+    (6, 8): ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+             "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+             "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"],
+    (2, 5): ["5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+             "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"],
+}
+# golang.org/x/mod/sumdb/note documentation example (Ed25519 signed note).
+GO_NOTE_KEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+GO_NOTE_SEED = "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"   # base64(0x01 || seed)
+GO_NOTE_TEXT = (b"If you think cryptography is the answer to your problem,\n"
+                b"then you don't know what your problem is.\n")
+GO_NOTE = GO_NOTE_TEXT + b"\n" + "\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8p" \
+    "AcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n".encode("utf-8")
+
+
+def check_note_units():
+    leaves = [nr.leaf_hash(d) for d in CT_LEAVES]
+    check("notes/unit/empty root", nr.merkle_root([]).hex() ==
+          "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    for n in range(1, 9):
+        check("notes/unit/ct root %d" % n, nr.merkle_root(leaves[:n]).hex() == CT_ROOTS[n - 1])
+    for (m, n), want in sorted(CT_CONSISTENCY.items()):
+        proof = nr.consistency_proof(leaves[:n], m)
+        check("notes/unit/ct consistency %d-%d" % (m, n), [h.hex() for h in proof] == want)
+    # Every inclusion and consistency proof of trees up to 33 leaves verifies; a short,
+    # long or altered proof is 32 / 32 / 33, an index at the size 30, old size 0 31.
+    bad = []
+    for n in range(1, 34):
+        hs = [at.entry_hash(b"%d" % i) for i in range(n)]
+        root = nr.merkle_root(hs)
+        for i in range(n):
+            p = nr.inclusion_proof(hs, i)
+            cases = [(p, None), (p + [root], 32), (p[:-1], 32 if p else None)]
+            if p:
+                cases.append(([bytes(32)] + p[1:], 33))
+            for proof, want in cases:
+                got = error_code(nr.verify_inclusion, hs[i], i, n, proof, root)
+                if got != want:
+                    bad.append(("inclusion", i, n, want, got))
+            if error_code(nr.verify_inclusion, hs[i], n, n, p, root) != 30:
+                bad.append(("index", i, n))
+        for m in range(1, n + 1):
+            p = nr.consistency_proof(hs, m)
+            old = nr.merkle_root(hs[:m])
+            if error_code(nr.verify_consistency, m, n, old, root, p) is not None:
+                bad.append(("consistency", m, n))
+            if p and error_code(nr.verify_consistency, m, n, old, root, p[:-1] + [bytes(32)]) != 33:
+                bad.append(("consistency altered", m, n))
+        if error_code(nr.verify_consistency, 0, n, nr.EMPTY_ROOT, root, []) != 31:
+            bad.append(("old size 0", n))
+    check("notes/unit/proofs", not bad, bad[:5])
+    # Signed note known answer: key ID, verifier key, signature, open.
+    key = nr.parse_verifier_key(GO_NOTE_KEY)
+    seed = nr.b64decode_canonical(GO_NOTE_SEED)[1:]
+    check("notes/unit/go key", key.name == "PeterNeumann" and key.key_id.hex() == "c74f20a3"
+          and nr.verifier_key(key.name, at.public_key(seed)) == GO_NOTE_KEY)
+    check("notes/unit/go sign", nr.sign_note(GO_NOTE_TEXT, "PeterNeumann", seed) == GO_NOTE)
+    check("notes/unit/go open", nr.open_note(GO_NOTE, GO_NOTE_KEY) == GO_NOTE_TEXT)
+    check("notes/unit/go tampered", error_code(nr.open_note, GO_NOTE.replace(b"think", b"thinc"),
+                                               GO_NOTE_KEY) == 41)
+    check("notes/unit/go not a checkpoint",
+          error_code(nr.open_checkpoint, GO_NOTE, GO_NOTE_KEY) == 35)
+    # A verifier key whose base64 contains '+' (transparency-dev/formats test key).
+    plus = "TEST+7997405c+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6"
+    check("notes/unit/plus in key", nr.parse_verifier_key(plus).name == "TEST")
+    for bad_key in ["", "PeterNeumann", GO_NOTE_KEY.replace("c74f20a3", "c74f20a4"),
+                    GO_NOTE_KEY.replace("c74f20a3", "C74F20A3"), GO_NOTE_KEY + "=",
+                    GO_NOTE_KEY.replace("+AR", "+Ah"), "Peter Neumann" + GO_NOTE_KEY[12:]]:
+        check("notes/unit/bad key %r" % bad_key[:24], error_code(nr.parse_verifier_key, bad_key) == 38)
+
+
+# --------------------------------------------------------- bundle vectors
+
+BUNDLE_CODES = set(at.ERRORS)   # a bundle can fail with any code of SPEC 1.6, 3.4, 4.3
+
+
+def _bundle_regions(data):
+    """Byte ranges of a valid bundle that any change must invalidate: magic and log
+    key, the two note texts, and the records (witness cosignature lines are not
+    covered: a verifier ignores them)."""
+    b = br.parse_bundle(data)
+    key_len = len(b.log_key.encode("utf-8"))
+    cp_start = 8 + 2 + key_len + 4
+    st_start = cp_start + len(b.checkpoint) + 4
+    rec_start = st_start + len(b.statement) + 8
+    return [(0, 10 + key_len),
+            (cp_start, cp_start + b.checkpoint.rfind(b"\n\n") + 1),
+            (st_start, st_start + b.statement.rfind(b"\n\n") + 1),
+            (rec_start, len(data))]
+
+
+def _sample(lo, hi, k):
+    n = hi - lo
+    if n <= k:
+        return range(lo, hi)
+    return sorted({lo + (n - 1) * j // (k - 1) for j in range(k)})
+
+
+def check_bundle_valid(v, log_key):
+    name = "bundles/valid/" + v["name"]
+    data = bytes.fromhex(v["hex"])
+    summary = br.verify_bundle(data, log_key)
+    # `signer` is the did:key (SPEC 1.8) and `entries` the number of records.
+    check(name + " signer", v["signer"] == summary["signer"],
+          "%s vs %s" % (v["signer"], summary["signer"]))
+    check(name + " from/through", (summary["from"], summary["through"]) == (v["from"], v["through"]),
+          "%s..%s vs %s..%s" % (summary["from"], summary["through"], v["from"], v["through"]))
+    check(name + " entries", v["entries"] == summary["entries"],
+          "%s vs %s" % (v["entries"], summary["entries"]))
+    bundle = br.parse_bundle(data)
+    check(name + " re-encode", br.encode_bundle(*bundle) == data)
+    for i, r in enumerate(bundle.records):
+        text = br.record_tlog_proof(bundle, i)
+        p, cp = nr.verify_tlog_proof(text, at.entry_hash(r.entry), log_key)
+        check(name + " tlog-proof %d" % i, p.index == r.index and cp.size == summary["tree_size"])
+    n = len(data)
+    cuts = range(n) if n <= 4096 else _sample(0, n, 2048)
+    bad = [k for k in cuts if error_code(br.verify_bundle, data[:k], log_key) != 50]
+    check(name + " prefixes malformed", not bad, "cuts %s" % bad[:5])
+    check(name + " extra byte malformed", error_code(br.verify_bundle, data + b"\x00", log_key) == 50)
+    per_region = 16 if len(bundle.records) <= 100 else 4
+    accepted = []
+    for lo, hi in _bundle_regions(data):
+        for pos in _sample(lo, hi, per_region):
+            m = bytearray(data)
+            m[pos] ^= 1 << (pos * 5 % 8)
+            if error_code(br.verify_bundle, bytes(m), log_key) is None:
+                accepted.append(pos)
+    check(name + " bit flips rejected", not accepted, "positions %s" % accepted[:5])
+
+
+def check_bundle_invalid(v, log_key):
+    name = "bundles/invalid/" + v["name"]
+    code = v["code"]
+    check(name + " code known", code in BUNDLE_CODES, "code %s" % code)
+    if "error" in v:
+        check(name + " code/name", at.ERRORS.get(code) == v["error"])
+    got = error_code(br.verify_bundle, bytes.fromhex(v["hex"]), log_key)
+    check(name + " verify", got == code, "expected %s, got %s" % (code, got))
+
+
+def check_bundles():
+    with open(BUNDLE_VECTORS, encoding="utf-8") as f:
+        doc = json.load(f)
+    check("bundles/file/keys", sorted(doc) == ["invalid", "log_key", "valid"])
+    log_key = doc["log_key"]
+    check("bundles/file/log_key", error_code(nr.parse_verifier_key, log_key) is None)
+    valid, invalid = doc["valid"], doc["invalid"]
+    names = [v["name"] for v in valid + invalid]
+    check("bundles/file/unique names", len(names) == len(set(names)))
+    for v in valid:
+        run("bundles/valid/" + v["name"], lambda v=v: check_bundle_valid(v, log_key))
+    for v in invalid:
+        run("bundles/invalid/" + v["name"], lambda v=v: check_bundle_invalid(v, log_key))
+    return len(valid), len(invalid)
+
+
 def main():
     with open(VECTORS, encoding="utf-8") as f:
         doc = json.load(f)
@@ -337,7 +519,7 @@ def main():
     run("chains", lambda: check_chains(valid))
     kinds = {v["entry"]["kind"] for v in valid}
     check("coverage/kinds", kinds == set(at.KIND_CODES))
-    check("coverage/codes", {v["code"] for v in invalid} == set(at.ERRORS))
+    check("coverage/codes", {v["code"] for v in invalid} == set(at.ENTRY_ERRORS))
     for v in valid:
         run("mutate/" + v["name"], lambda v=v: check_mutations(v))
     run("units", lambda: check_units(valid))
@@ -349,6 +531,15 @@ def main():
         check("frames", False, "raised %r" % e)
         traceback.print_exc()
     print("frames: %d valid vectors, %d invalid vectors" % counts)
+    run("notes/units", check_note_units)
+    if os.path.exists(BUNDLE_VECTORS):
+        counts = (0, 0)
+        try:
+            counts = check_bundles()
+        except Exception as e:  # noqa: BLE001
+            check("bundles", False, "raised %r" % e)
+            traceback.print_exc()
+        print("bundles: %d valid vectors, %d invalid vectors" % counts)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
