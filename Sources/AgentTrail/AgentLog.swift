@@ -162,11 +162,11 @@ public actor AgentLog {
         for (status, id) in zip(statuses, ids) {
             guard let i = pending.firstIndex(where: { $0.id == id }) else { continue }
             switch status {
-            case .accepted, .duplicate:
+            case .accepted, .noted, .duplicate:
                 let p = pending.remove(at: i)
                 failedRecoveries = 0
                 p.result.resolve(.success(AppendResult(status: status, seq: p.entry!.seq, hash: p.entry!.hash)))
-            case .badSignature, .malformed:
+            case .badSignature, .malformed, .rejected:
                 // Final for this entry; the entries after it chained on it and must be re-signed.
                 let p = pending.remove(at: i)
                 p.result.resolve(.success(AppendResult(status: status, seq: p.entry!.seq, hash: p.entry!.hash)))

@@ -52,6 +52,12 @@ public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let chainTruncated = Code(rawValue: 59)
         public static let headMismatch = Code(rawValue: 60)
 
+        // Accountability rules: an entry refused with status `rejected` (SPEC 2.1).
+        public static let alreadyRegistered = Code(rawValue: 70)
+        public static let notOwner = Code(rawValue: 71)
+        public static let agentNotRegistered = Code(rawValue: 72)
+        public static let stalePolicyVersion = Code(rawValue: 73)
+
         // Frames and the TCP protocol (SPEC section 2).
         public static let frameTooLarge = Code(rawValue: 100)
         public static let unknownFrameType = Code(rawValue: 101)
@@ -84,6 +90,7 @@ public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
             50: "malformed_bundle", 51: "malformed_statement", 52: "log_key_mismatch", 53: "statement_mismatch",
             54: "wrong_signer", 55: "missing_entry", 56: "entries_out_of_order", 57: "duplicate_entry",
             58: "broken_link", 59: "chain_truncated", 60: "head_mismatch",
+            70: "already_registered", 71: "not_owner", 72: "agent_not_registered", 73: "stale_policy_version",
             100: "frame_too_large", 101: "unknown_frame_type", 102: "malformed_frame",
             103: "unsupported_protocol", 104: "hello_required", 105: "batch_too_large",
             106: "too_many_connections", 107: "idle_timeout", 108: "shutting_down",

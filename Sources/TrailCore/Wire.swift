@@ -50,6 +50,24 @@ public enum AppendStatus: Sendable, Hashable {
     case malformed(TrailError.Code)
     case overloaded(retryAfterMs: UInt32)
     case equivocation(head: ChainHead)
+    /// Accepted and durable at `index`, with the policy rules it broke and the trust flags it
+    /// raised (never both empty: an entry with neither is plain `accepted`).
+    case noted(index: UInt64, violations: PolicyViolations, flags: TrustFlags)
+    /// Well-formed and authentic but refused by the accountability rules (codes 70-79); not stored.
+    case rejected(TrailError.Code)
+
+    /// `accepted`, or `noted` when there is something to note.
+    public static func accepted(index: UInt64, violations: PolicyViolations, flags: TrustFlags) -> AppendStatus {
+        violations.isEmpty && flags.isEmpty ? .accepted(index: index) : .noted(index: index, violations: violations, flags: flags)
+    }
+
+    /// True for `accepted` and `noted`: the entry was stored by this append.
+    public var isAccepted: Bool {
+        switch self {
+        case .accepted, .noted: true
+        default: false
+        }
+    }
 
     public var code: UInt8 {
         switch self {
@@ -61,6 +79,8 @@ public enum AppendStatus: Sendable, Hashable {
         case .malformed: 5
         case .overloaded: 6
         case .equivocation: 7
+        case .noted: 8
+        case .rejected: 9
         }
     }
 
@@ -74,13 +94,15 @@ public enum AppendStatus: Sendable, Hashable {
         case .malformed: "malformed"
         case .overloaded: "overloaded"
         case .equivocation: "equivocation"
+        case .noted: "noted"
+        case .rejected: "rejected"
         }
     }
 
-    /// The log index for accepted and duplicate entries.
+    /// The log index for accepted, noted and duplicate entries.
     public var index: UInt64? {
         switch self {
-        case .accepted(let i), .duplicate(let i): i
+        case .accepted(let i), .duplicate(let i), .noted(let i, _, _): i
         default: nil
         }
     }
@@ -192,6 +214,11 @@ public enum WireCodec {
             w.bytes32(h.hash)
         case .badSignature(let c), .malformed(let c): w.u16(c.rawValue)
         case .overloaded(let ms): w.u32(ms)
+        case .noted(let i, let v, let f):
+            w.u64(i)
+            w.u8(v.rawValue)
+            w.u16(f.rawValue)
+        case .rejected(let c): w.u16(c.rawValue)
         }
     }
 
@@ -294,6 +321,16 @@ public enum WireCodec {
         case 4: return .badSignature(TrailError.Code(rawValue: try r.u16("reason")))
         case 5: return .malformed(TrailError.Code(rawValue: try r.u16("reason")))
         case 6: return .overloaded(retryAfterMs: try r.u32("retry_after_ms"))
+        case 8:
+            let index = try r.u64("index")
+            let v = try r.u8("violations")
+            let f = try r.u16("flags")
+            guard let violations = PolicyViolations(exactly: v), let flags = TrustFlags(exactly: f) else {
+                throw malformed("noted status has undefined violation or flag bits")
+            }
+            guard !(violations.isEmpty && flags.isEmpty) else { throw malformed("noted status notes nothing") }
+            return .noted(index: index, violations: violations, flags: flags)
+        case 9: return .rejected(TrailError.Code(rawValue: try r.u16("reason")))
         default: throw malformed("unknown status \(code)")
         }
     }

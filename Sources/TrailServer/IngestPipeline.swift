@@ -67,6 +67,8 @@ public final class IngestPipeline: @unchecked Sendable {
         public var maxPendingEntries: Int = 200_000
         /// The most entries one group commit takes.
         public var maxGroupEntries: Int = 50_000
+        /// Thresholds of the trust-flag rules.
+        public var trust = TrustRules()
         public init() {}
     }
 
@@ -93,6 +95,7 @@ public final class IngestPipeline: @unchecked Sendable {
     private var heads: [PublicKey: ChainHead]
     private var nextIndex: UInt64
     private var frontier: MerkleFrontier
+    private let accountant: Accountant
     private let treeBox: Mutex<TreeHead>
 
     private let statsBox = Mutex(IngestStats())
@@ -105,6 +108,7 @@ public final class IngestPipeline: @unchecked Sendable {
         heads = try store.allHeads()
         nextIndex = try store.logSize()
         frontier = try store.merkleFrontier(size: nextIndex)
+        accountant = Accountant(store: store, rules: configuration.trust)
         treeBox = Mutex(TreeHead(size: frontier.size, root: frontier.root))
         statsBox.withLock { $0.logSize = nextIndex }
     }
@@ -262,7 +266,7 @@ public final class IngestPipeline: @unchecked Sendable {
 
     /// Applies the chain rules to a group of batches and commits them in one transaction.
     private func commit(_ group: [IngestBatch]) {
-        let result: (ChainStore.Group, ([[AppendStatus]], MerkleFrontier))
+        let result: (ChainStore.Group, ([[AppendStatus]], MerkleFrontier, Accountant.Scratch))
         do {
             result = try store.commit { (txn, store) in
                 try self.decide(group, txn, store)
@@ -273,9 +277,10 @@ public final class IngestPipeline: @unchecked Sendable {
             for b in group { b.completion(.failure(e)) }
             return
         }
-        let (written, (statuses, newFrontier)) = result
-        // Durable now: publish the new heads and tree, then acknowledge.
+        let (written, (statuses, newFrontier, scratch)) = result
+        // Durable now: publish the new heads, accountability state and tree, then acknowledge.
         for (signer, head) in written.heads { heads[signer] = head }
+        accountant.commit(scratch)
         nextIndex += UInt64(written.appended.count)
         if newFrontier.size != frontier.size {
             frontier = newFrontier
@@ -288,7 +293,7 @@ public final class IngestPipeline: @unchecked Sendable {
         for s in statuses {
             for st in s {
                 switch st {
-                case .accepted: accepted += 1
+                case .accepted, .noted: accepted += 1
                 case .duplicate: duplicates += 1
                 default: rejected += 1
                 }
@@ -309,8 +314,9 @@ public final class IngestPipeline: @unchecked Sendable {
     /// Pure with respect to the sequencer's state: may run twice if the map has to grow.
     private func decide(
         _ group: [IngestBatch], _ txn: borrowing LMDBTransaction, _ store: ChainStore
-    ) throws -> (ChainStore.Group, ([[AppendStatus]], MerkleFrontier)) {
+    ) throws -> (ChainStore.Group, ([[AppendStatus]], MerkleFrontier, Accountant.Scratch)) {
         var out = ChainStore.Group()
+        var scratch = Accountant.Scratch()
         var tree = frontier
         var groupHashes: [Bytes32: UInt64] = [:]
         var index = nextIndex
@@ -329,13 +335,18 @@ public final class IngestPipeline: @unchecked Sendable {
                 let head = out.heads[entry.signer] ?? heads[entry.signer] ?? .empty
                 if entry.seq == head.nextSeq {
                     if entry.prev == head.hash {
+                        let verdict = try accountant.check(entry, index: index, &scratch, &out.accounts, txn)
+                        guard case .accept(let violations, let flags) = verdict else {
+                            if case .reject(let e) = verdict { statuses.append(.rejected(e.code)) }
+                            continue
+                        }
                         out.appended.append((index, entry, hash))
                         tree.append(hash) { node, nodeHash in
                             if node.level >= ChainStore.storedMerkleLevel { out.merkleNodes.append((node, nodeHash)) }
                         }
                         out.heads[entry.signer] = ChainHead(nextSeq: entry.seq + 1, hash: hash)
                         groupHashes[hash] = index
-                        statuses.append(.accepted(index: index))
+                        statuses.append(.accepted(index: index, violations: violations, flags: flags))
                         index += 1
                     } else {
                         statuses.append(.conflict(head: head))
@@ -352,7 +363,7 @@ public final class IngestPipeline: @unchecked Sendable {
             }
             all.append(statuses)
         }
-        return (out, (all, tree))
+        return (out, (all, tree, scratch))
     }
 }
 

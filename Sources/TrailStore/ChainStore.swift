@@ -12,6 +12,11 @@ import TrailCore
 /// - `equivocations`: signer (32) || seq (u64) || entry hash (32) -> encoded entry
 /// - `merkle`: level (u8) || index (u64) -> hash of a complete subtree of the log's RFC 9162
 ///   tree, for levels >= `storedMerkleLevel` (lower levels are recomputed from the entries)
+/// - accountability (Accounts.swift): `agents` agent -> owner, registration, active policy;
+///   `policies` agent || index -> version; `notes` signer || index -> violations || flags;
+///   `counters` signer || kind || id -> count; `reports` subject || index -> reporter, category,
+///   window; `times` signer || timestamp || seq -> index (actions and receipts); `runs`
+///   commitment || index; `models` model id -> latency count and mean
 public final class ChainStore: @unchecked Sendable {
     /// Complete subtrees of 2^4 = 16 leaves and up are stored: about 2 bytes per entry, and a
     /// proof recomputes at most 15 leaf hashes per level below.
@@ -23,6 +28,15 @@ public final class ChainStore: @unchecked Sendable {
     let heads: LMDBDatabase
     let equivocations: LMDBDatabase
     let merkle: LMDBDatabase
+    // Accountability indexes (Accounts.swift).
+    let agents: LMDBDatabase
+    let policies: LMDBDatabase
+    let notes: LMDBDatabase
+    let counters: LMDBDatabase
+    let reports: LMDBDatabase
+    let times: LMDBDatabase
+    let runs: LMDBDatabase
+    let models: LMDBDatabase
 
     /// Opens or creates the store in `directory` (created if missing).
     public init(directory: String, options: LMDBEnvironment.Options = .init()) throws {
@@ -41,6 +55,14 @@ public final class ChainStore: @unchecked Sendable {
         heads = try environment.database("heads")
         equivocations = try environment.database("equivocations")
         merkle = try environment.database("merkle")
+        agents = try environment.database("agents")
+        policies = try environment.database("policies")
+        notes = try environment.database("notes")
+        counters = try environment.database("counters")
+        reports = try environment.database("reports")
+        times = try environment.database("times")
+        runs = try environment.database("runs")
+        models = try environment.database("models")
     }
 
     // MARK: Reads
@@ -237,6 +259,7 @@ public final class ChainStore: @unchecked Sendable {
         public var equivocations: [(entry: Entry, hash: Bytes32)] = []
         /// Newly completed Merkle subtrees at stored levels.
         public var merkleNodes: [(node: MerkleNode, hash: Bytes32)] = []
+        public var accounts = AccountDelta()
         public init() {}
         public var isEmpty: Bool { appended.isEmpty && equivocations.isEmpty }
     }
@@ -279,6 +302,7 @@ public final class ChainStore: @unchecked Sendable {
                 try hash.withUnsafeBytes { v in try txn.put(merkle, k, v) }
             }
         }
+        try write(group.accounts, txn)
         for ev in group.equivocations {
             var key = Key.signerSeq(ev.entry.signer, ev.entry.seq)
             key.append(contentsOf: ev.hash.bytes)

@@ -89,8 +89,12 @@ struct FrameVectorTests {
         case .conflict(let h), .gap(let h), .equivocation(let h):
             out["next_seq"] = h.nextSeq
             out["head_hash"] = h.hash.hex
-        case .badSignature(let c), .malformed(let c): out["reason"] = UInt64(c.rawValue)
+        case .badSignature(let c), .malformed(let c), .rejected(let c): out["reason"] = UInt64(c.rawValue)
         case .overloaded(let ms): out["retry_after_ms"] = UInt64(ms)
+        case .noted(let i, let v, let f):
+            out["index"] = i
+            out["violations"] = v.names
+            out["flags"] = f.names
         }
         return out
     }
@@ -132,6 +136,12 @@ struct FrameVectorTests {
         case "malformed": return .malformed(TrailError.Code(rawValue: u16(j["reason"])))
         case "overloaded": return .overloaded(retryAfterMs: u32(j["retry_after_ms"]))
         case "equivocation": return .equivocation(head: head())
+        case "rejected": return .rejected(TrailError.Code(rawValue: u16(j["reason"])))
+        case "noted":
+            func bits<T: OptionSet>(_ key: String, _ named: [(String, T)]) -> T where T.Element == T {
+                (j[key] as! [String]).reduce(into: T()) { acc, n in acc.formUnion(named.first { $0.0 == n }!.1) }
+            }
+            return .noted(index: u64(j["index"]), violations: bits("violations", PolicyViolations.named), flags: bits("flags", TrustFlags.named))
         case let s: fatalError("unknown status \(s) in frames.json")
         }
     }
@@ -149,14 +159,14 @@ struct FrameVectorTests {
         #expect(FrameVectors.maxFrame == 1 << 20)
         #expect(FrameVectors.maxBatch == 1024)
         #expect(FrameVectors.valid.count == 15)
-        #expect(FrameVectors.invalid.count == 28)
+        #expect(FrameVectors.invalid.count == 32)
         let names = FrameVectors.validNames + FrameVectors.invalidNames
         #expect(Set(names).count == names.count, "vector names are unique")
         let messages = FrameVectors.valid.map { $0["message"] as! [String: Any] }
         #expect(Set(messages.map { $0["type"] as! String })
             == ["hello", "hello_ok", "append", "ack", "head_query", "head", "ping", "pong", "error"])
         let statuses = messages.flatMap { ($0["statuses"] as? [[String: Any]]) ?? [] }.map { $0["status"] as! String }
-        #expect(Set(statuses) == ["accepted", "duplicate", "conflict", "gap", "bad_signature", "malformed", "overloaded", "equivocation"])
+        #expect(Set(statuses) == ["accepted", "duplicate", "conflict", "gap", "bad_signature", "malformed", "overloaded", "equivocation", "noted", "rejected"])
         #expect(Set(FrameVectors.invalid.map { ($0["code"] as! NSNumber).uint16Value }) == [100, 101, 102, 105])
         // APPEND entries are real entries from entries.json.
         let appended = messages.filter { $0["type"] as! String == "append" }.flatMap { $0["entries"] as! [String] }

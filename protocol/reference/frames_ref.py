@@ -68,14 +68,35 @@ STATUSES = {
     5: ("malformed", "reason"),
     6: ("overloaded", "retry"),
     7: ("equivocation", "head"),
+    8: ("noted", "noted"),
+    9: ("rejected", "reason"),
 }
+# bit -> name, in bit order (SPEC 2.1)
+VIOLATIONS = ["action_not_allowed", "action_denied", "target_not_allowed", "rate_exceeded"]
+TRUST_FLAGS = ["retried", "hedged", "incomplete", "high_latency", "error", "human_review",
+               "a2a_delegated", "speed_anomaly"]
 STATUS_CODES = {name: (code, shape) for code, (name, shape) in STATUSES.items()}
 STATUS_KEYS = {
     "index": ["index"],
     "head": ["next_seq", "head_hash"],
     "reason": ["reason"],
     "retry": ["retry_after_ms"],
+    "noted": ["index", "violations", "flags"],
 }
+
+
+def _bits_to_names(value, names, what):
+    if value >> len(names):
+        _fail("malformed_frame", "%s has undefined bits set (0x%x)" % (what, value))
+    return [n for b, n in enumerate(names) if value & (1 << b)]
+
+
+def _names_to_bits(values, names, what):
+    if not isinstance(values, list) or any(v not in names for v in values) or len(set(values)) != len(values):
+        raise ValueError("%s must be a list of distinct names among %s" % (what, names))
+    if [n for n in names if n in values] != values:
+        raise ValueError("%s must be in bit order" % what)
+    return sum(1 << names.index(v) for v in values)
 
 
 class FrameError(Exception):
@@ -164,6 +185,12 @@ def _decode_status(r, i):
         out["head_hash"] = r.hash32("head_hash")
     elif shape == "reason":
         out["reason"] = r.u16("reason")
+    elif shape == "noted":
+        out["index"] = r.u64("index")
+        out["violations"] = _bits_to_names(r.u8("violations"), VIOLATIONS, "violations")
+        out["flags"] = _bits_to_names(r.u16("flags"), TRUST_FLAGS, "flags")
+        if not out["violations"] and not out["flags"]:
+            _fail("malformed_frame", "noted status %d notes nothing" % i)
     else:
         out["retry_after_ms"] = r.u32("retry_after_ms")
     return out
@@ -295,6 +322,10 @@ def _encode_status(s, i):
         out += _hex(s["head_hash"], 32, "head_hash")
     elif shape == "reason":
         out += struct.pack(">H", _uint(s["reason"], 16, "reason"))
+    elif shape == "noted":
+        out += struct.pack(">QBH", _uint(s["index"], 64, "index"),
+                           _names_to_bits(s["violations"], VIOLATIONS, "violations"),
+                           _names_to_bits(s["flags"], TRUST_FLAGS, "flags"))
     else:
         out += struct.pack(">I", _uint(s["retry_after_ms"], 32, "retry_after_ms"))
     return out

@@ -77,6 +77,9 @@ add_valid("ack_every_status", "server",
               {"status": "malformed", "reason": 1},
               {"status": "overloaded", "retry_after_ms": 50},
               {"status": "equivocation", "next_seq": 9, "head_hash": hx("equivocation_head")},
+              {"status": "noted", "index": 11, "violations": ["action_denied", "rate_exceeded"], "flags": ["retried"]},
+              {"status": "noted", "index": 12, "violations": [], "flags": ["high_latency", "speed_anomaly"]},
+              {"status": "rejected", "reason": 70},
           ]})
 add_valid("head_query", "client",
           {"type": "head_query", "request_id": 2, "signer": hx("signer")})
@@ -139,7 +142,11 @@ add_invalid("ack_truncated_status", "server",
             frame(0x04, struct.pack(">QHB", 1, 1, 0) + bytes(7)), E102)
 add_invalid("ack_missing_status", "server",
             frame(0x04, struct.pack(">QHB", 1, 2, 0) + bytes(8)), E102)
-add_invalid("ack_unknown_status", "server", frame(0x04, struct.pack(">QHBQ", 1, 1, 8, 0)), E102)
+add_invalid("ack_unknown_status", "server", frame(0x04, struct.pack(">QHBQ", 1, 1, 10, 0)), E102)
+add_invalid("ack_noted_undefined_violation", "server", frame(0x04, struct.pack(">QHBQBH", 1, 1, 8, 0, 0x10, 0)), E102)
+add_invalid("ack_noted_undefined_flag", "server", frame(0x04, struct.pack(">QHBQBH", 1, 1, 8, 0, 0, 0x100)), E102)
+add_invalid("ack_noted_nothing", "server", frame(0x04, struct.pack(">QHBQBH", 1, 1, 8, 0, 0, 0)), E102)
+add_invalid("ack_noted_truncated", "server", frame(0x04, struct.pack(">QHBQB", 1, 1, 8, 0, 1)), E102)
 
 # APPEND.
 add_invalid("append_count_zero", "client", frame(0x03, struct.pack(">QH", 1, 0)), E102)

@@ -1,0 +1,286 @@
+import Foundation
+import TrailCore
+
+/// What the collector knows about a key as an agent: its owner (from the owner's registration)
+/// and its active policy. One record per agent in the `agents` database.
+public struct AgentRecord: Sendable, Hashable {
+    public var owner: PublicKey
+    public var registration: UInt64
+    /// Log index and version of the active policy, if any.
+    public var policy: UInt64?
+    public var policyVersion: UInt32
+
+    public init(owner: PublicKey, registration: UInt64, policy: UInt64? = nil, policyVersion: UInt32 = 0) {
+        self.owner = owner
+        self.registration = registration
+        self.policy = policy
+        self.policyVersion = policyVersion
+    }
+
+    static let size = 32 + 8 + 8 + 4
+
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: Self.size)
+        w.bytes32(owner)
+        w.u64(registration)
+        w.u64(policy ?? .max)
+        w.u32(policyVersion)
+        return w.bytes
+    }
+
+    init(_ v: UnsafeRawBufferPointer) {
+        owner = Bytes32(unsafe: UnsafeRawBufferPointer(rebasing: v[0..<32]))
+        registration = Key.readU64(v, at: 32)
+        let p = Key.readU64(v, at: 40)
+        policy = p == .max ? nil : p
+        policyVersion = UInt32(v[48]) << 24 | UInt32(v[49]) << 16 | UInt32(v[50]) << 8 | UInt32(v[51])
+    }
+}
+
+/// Latency statistics of one model id across the log, for the speed-anomaly flag.
+public struct ModelStats: Sendable, Hashable {
+    public var count: UInt64 = 0
+    public var meanLatencyMs: Double = 0
+    public init(count: UInt64 = 0, meanLatencyMs: Double = 0) {
+        self.count = count
+        self.meanLatencyMs = meanLatencyMs
+    }
+
+    public mutating func add(_ latencyMs: UInt32) {
+        count += 1
+        meanLatencyMs += (Double(latencyMs) - meanLatencyMs) / Double(count)
+    }
+}
+
+/// A signer's counters: violations by rule, flags by flag, reports about it by category.
+public enum CounterKind: UInt8, Sendable {
+    case violation = 1, flag = 2, reportCategory = 3
+}
+
+/// The accountability indexes one group commit writes, next to its entries.
+public struct AccountDelta: Sendable {
+    /// New values of agent records (absolute).
+    public var agents: [PublicKey: AgentRecord] = [:]
+    public var policies: [(agent: PublicKey, index: UInt64, version: UInt32)] = []
+    public var notes: [(signer: PublicKey, index: UInt64, violations: PolicyViolations, flags: TrustFlags)] = []
+    /// Increments, keyed by signer and counter.
+    public var counters: [CounterID: UInt64] = [:]
+    public var reports: [(subject: PublicKey, index: UInt64, reporter: PublicKey, category: ReportCategory, fromMs: UInt64, toMs: UInt64)] = []
+    /// Actions and receipts by signer and timestamp, for time-window questions.
+    public var times: [(signer: PublicKey, timestampMs: UInt64, seq: UInt64, index: UInt64)] = []
+    public var runs: [(commitment: Bytes32, index: UInt64)] = []
+    /// New values of model statistics (absolute).
+    public var models: [String: ModelStats] = [:]
+
+    public init() {}
+
+    public struct CounterID: Hashable, Sendable {
+        public let signer: PublicKey
+        public let kind: CounterKind
+        public let id: UInt8
+        public init(_ signer: PublicKey, _ kind: CounterKind, _ id: UInt8) {
+            self.signer = signer
+            self.kind = kind
+            self.id = id
+        }
+
+        var key: [UInt8] { signer.bytes + [kind.rawValue, id] }
+    }
+
+    public mutating func count(_ signer: PublicKey, _ kind: CounterKind, _ id: UInt8) {
+        counters[CounterID(signer, kind, id), default: 0] += 1
+    }
+}
+
+extension ChainStore {
+    // MARK: Accountability reads
+
+    /// An agent's record (owner, active policy), read through `txn`.
+    public func agentRecord(_ agent: PublicKey, in txn: borrowing LMDBTransaction) throws -> AgentRecord? {
+        try agent.withUnsafeBytes { k in try txn.withValue(agents, k) { $0.map(AgentRecord.init) } }
+    }
+
+    public func agentRecord(_ agent: PublicKey) throws -> AgentRecord? {
+        try environment.read { txn in try agentRecord(agent, in: txn) }
+    }
+
+    /// Every policy declared for `agent` by its owner, oldest first: log index and version.
+    public func policyHistory(_ agent: PublicKey) throws -> [(index: UInt64, version: UInt32)] {
+        try environment.read { txn in
+            var out: [(UInt64, UInt32)] = []
+            try agent.withUnsafeBytes { s in
+                try txn.scan(policies, from: s) { k, v in
+                    guard k.count == 40, Bytes32(unsafe: UnsafeRawBufferPointer(rebasing: k[0..<32])) == agent else { return false }
+                    out.append((Key.readU64(k, at: 32), UInt32(v[0]) << 24 | UInt32(v[1]) << 16 | UInt32(v[2]) << 8 | UInt32(v[3])))
+                    return true
+                }
+            }
+            return out
+        }
+    }
+
+    /// A signer's counters of one kind: id -> count.
+    public func counters(_ signer: PublicKey, _ kind: CounterKind) throws -> [UInt8: UInt64] {
+        try environment.read { txn in
+            var out: [UInt8: UInt64] = [:]
+            try (signer.bytes + [kind.rawValue]).withUnsafeBytes { s in
+                try txn.scan(counters, from: s) { k, v in
+                    guard k.count == 34, Bytes32(unsafe: UnsafeRawBufferPointer(rebasing: k[0..<32])) == signer, k[32] == kind.rawValue else {
+                        return false
+                    }
+                    out[k[33]] = Key.readU64(v)
+                    return true
+                }
+            }
+            return out
+        }
+    }
+
+    public struct ReportRecord: Sendable {
+        public let index: UInt64
+        public let reporter: PublicKey
+        public let category: ReportCategory
+        public let fromMs: UInt64
+        public let toMs: UInt64
+    }
+
+    /// Reports about `subject`, in log order.
+    public func reports(about subject: PublicKey) throws -> [ReportRecord] {
+        try environment.read { txn in
+            var out: [ReportRecord] = []
+            try subject.withUnsafeBytes { s in
+                try txn.scan(reports, from: s) { k, v in
+                    guard k.count == 40, Bytes32(unsafe: UnsafeRawBufferPointer(rebasing: k[0..<32])) == subject else { return false }
+                    out.append(ReportRecord(
+                        index: Key.readU64(k, at: 32), reporter: Bytes32(unsafe: UnsafeRawBufferPointer(rebasing: v[0..<32])),
+                        category: ReportCategory(rawValue: v[32]) ?? .other, fromMs: Key.readU64(v, at: 33), toMs: Key.readU64(v, at: 41)))
+                    return true
+                }
+            }
+            return out
+        }
+    }
+
+    /// True if `signer` has an action or receipt with a timestamp in `fromMs...toMs`.
+    public func hasEntry(of signer: PublicKey, fromMs: UInt64, toMs: UInt64) throws -> Bool {
+        try environment.read { txn in
+            var found = false
+            try (signer.bytes + Key.u64(fromMs)).withUnsafeBytes { s in
+                try txn.scan(times, from: s) { k, _ in
+                    found = k.count == 48 && Bytes32(unsafe: UnsafeRawBufferPointer(rebasing: k[0..<32])) == signer && Key.readU64(k, at: 32) <= toMs
+                    return false
+                }
+            }
+            return found
+        }
+    }
+
+    /// Log indices of `signer`'s actions and receipts with timestamps from `sinceMs`, oldest
+    /// timestamp first, at most the newest `limit`.
+    public func timedEntries(of signer: PublicKey, sinceMs: UInt64, limit: Int, in txn: borrowing LMDBTransaction) throws -> [(timestampMs: UInt64, index: UInt64)] {
+        var out: [(UInt64, UInt64)] = []
+        try (signer.bytes + Key.u64(sinceMs)).withUnsafeBytes { s in
+            try txn.scan(times, from: s) { k, v in
+                guard k.count == 48, Bytes32(unsafe: UnsafeRawBufferPointer(rebasing: k[0..<32])) == signer else { return false }
+                out.append((Key.readU64(k, at: 32), Key.readU64(v)))
+                if out.count > limit { out.removeFirst(out.count - limit) }
+                return true
+            }
+        }
+        return out
+    }
+
+    /// Log indices of the entries (actions and receipts) carrying `commitment`.
+    public func run(_ commitment: Bytes32) throws -> [UInt64] {
+        try environment.read { txn in
+            var out: [UInt64] = []
+            try commitment.withUnsafeBytes { s in
+                try txn.scan(runs, from: s) { k, _ in
+                    guard k.count == 40, Bytes32(unsafe: UnsafeRawBufferPointer(rebasing: k[0..<32])) == commitment else { return false }
+                    out.append(Key.readU64(k, at: 32))
+                    return true
+                }
+            }
+            return out
+        }
+    }
+
+    /// A signer's noted entries (violations or flags) from log index `from`.
+    public func notes(of signer: PublicKey, fromIndex: UInt64, limit: Int) throws -> [(index: UInt64, violations: PolicyViolations, flags: TrustFlags)] {
+        try environment.read { txn in
+            var out: [(UInt64, PolicyViolations, TrustFlags)] = []
+            try (signer.bytes + Key.u64(fromIndex)).withUnsafeBytes { s in
+                try txn.scan(notes, from: s) { k, v in
+                    guard out.count < limit, k.count == 40, Bytes32(unsafe: UnsafeRawBufferPointer(rebasing: k[0..<32])) == signer else { return false }
+                    out.append((Key.readU64(k, at: 32), PolicyViolations(rawValue: v[0]), TrustFlags(rawValue: UInt16(v[1]) << 8 | UInt16(v[2]))))
+                    return true
+                }
+            }
+            return out
+        }
+    }
+
+    public func modelStats(_ model: String, in txn: borrowing LMDBTransaction) throws -> ModelStats {
+        try Array(model.utf8).withUnsafeBytes { k in
+            try txn.withValue(models, k) { v in
+                guard let v, v.count == 16 else { return ModelStats() }
+                return ModelStats(count: Key.readU64(v), meanLatencyMs: Double(bitPattern: Key.readU64(v, at: 8)))
+            }
+        }
+    }
+
+    // MARK: Accountability writes
+
+    func write(_ d: AccountDelta, _ txn: borrowing LMDBTransaction) throws {
+        for (agent, record) in d.agents {
+            try agent.withUnsafeBytes { k in try record.encode().withUnsafeBytes { v in try txn.put(agents, k, v) } }
+        }
+        for p in d.policies {
+            var w = ByteWriter(capacity: 4)
+            w.u32(p.version)
+            try (p.agent.bytes + Key.u64(p.index)).withUnsafeBytes { k in try w.bytes.withUnsafeBytes { v in try txn.put(policies, k, v) } }
+        }
+        for n in d.notes {
+            var w = ByteWriter(capacity: 3)
+            w.u8(n.violations.rawValue)
+            w.u16(n.flags.rawValue)
+            try (n.signer.bytes + Key.u64(n.index)).withUnsafeBytes { k in try w.bytes.withUnsafeBytes { v in try txn.put(notes, k, v) } }
+        }
+        for (id, increment) in d.counters {
+            try id.key.withUnsafeBytes { k in
+                let current = try txn.withValue(counters, k) { $0.map { Key.readU64($0) } } ?? 0
+                try Key.u64(current + increment).withUnsafeBytes { v in try txn.put(counters, k, v) }
+            }
+        }
+        for r in d.reports {
+            var w = ByteWriter(capacity: 49)
+            w.bytes32(r.reporter)
+            w.u8(r.category.rawValue)
+            w.u64(r.fromMs)
+            w.u64(r.toMs)
+            try (r.subject.bytes + Key.u64(r.index)).withUnsafeBytes { k in try w.bytes.withUnsafeBytes { v in try txn.put(reports, k, v) } }
+        }
+        for t in d.times {
+            try (t.signer.bytes + Key.u64(t.timestampMs) + Key.u64(t.seq)).withUnsafeBytes { k in
+                try Key.u64(t.index).withUnsafeBytes { v in try txn.put(times, k, v) }
+            }
+        }
+        for r in d.runs {
+            try (r.commitment.bytes + Key.u64(r.index)).withUnsafeBytes { k in
+                try [UInt8]().withUnsafeBytes { v in try txn.put(runs, k, v) }
+            }
+        }
+        for (model, stats) in d.models {
+            try Array(model.utf8).withUnsafeBytes { k in
+                try (Key.u64(stats.count) + Key.u64(stats.meanLatencyMs.bitPattern)).withUnsafeBytes { v in try txn.put(models, k, v) }
+            }
+        }
+    }
+}
+
+extension ChainStore {
+    /// The encoded entry at a log index, read through `txn`.
+    public func entry(at index: UInt64, in txn: borrowing LMDBTransaction) throws -> [UInt8]? {
+        try Key.u64(index).withUnsafeBytes { (k) in try txn.get(entries, k) }
+    }
+}
