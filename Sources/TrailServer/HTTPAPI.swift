@@ -69,6 +69,10 @@ final class HTTPAPI: @unchecked Sendable {
                 return try agent(try Self.did(p[1]))
             case let p where p.count == 3 && p[0] == "agents" && p[2] == "entries":
                 return try agentEntries(try Self.did(p[1]), query)
+            case let p where p.count == 3 && p[0] == "agents" && p[2] == "notes":
+                return try agentNotes(try Self.did(p[1]), query)
+            case let p where p.count == 2 && p[0] == "runs":
+                return try run(commitmentText: p[1])
             default:
                 return .error(.notFound, "not_found", "no such resource: \(path)")
             }
@@ -233,16 +237,96 @@ final class HTTPAPI: @unchecked Sendable {
         return w.bytes
     }
 
+    /// An agent's profile: its chain, owner and registration, active policy and history,
+    /// violations by rule, flags, reports by category and reporter, and the gap signal. Every
+    /// part is an index lookup or a scan of what concerns this key only.
     func agent(_ key: PublicKey) throws -> Response {
         let head = try store.head(of: key)
         let evidence = try store.equivocations(of: key)
-        guard head.nextSeq > 0 || !evidence.isEmpty else {
-            return .error(.notFound, "not_found", "no entries for \(DIDKey.encode(key))")
+        let record = try store.agentRecord(key)
+        let reports = try store.reports(about: key)
+        guard head.nextSeq > 0 || !evidence.isEmpty || record != nil || !reports.isEmpty else {
+            return .error(.notFound, "not_found", "nothing is known about \(DIDKey.encode(key))")
         }
-        return .json([
+        func entryAt(_ index: UInt64) throws -> Entry {
+            guard let bytes = try store.entry(at: index) else { throw TrailError(.storage, "log entry \(index) is missing") }
+            return try EntryCodec.decode(bytes)
+        }
+        var o: [String: Any] = [
             "did": DIDKey.encode(key), "public_key": key.hex, "entries": head.nextSeq, "next_seq": head.nextSeq,
             "head_hash": head.hash.hex, "equivocations": evidence.count,
+        ]
+        if let record {
+            let reg = try entryAt(record.registration)
+            var registration: [String: Any] = ["index": record.registration, "entry_hash": reg.hash.hex, "timestamp_ms": reg.timestampMs]
+            if case .registration(let r) = reg.body { registration["label"] = r.label }
+            o["owner"] = ["did": DIDKey.encode(record.owner), "registration": registration]
+        } else {
+            o["owner"] = NSNull()
+        }
+        var history: [[String: Any]] = []
+        var active: Any = NSNull()
+        for p in try store.policyHistory(key) {
+            let e = try entryAt(p.index)
+            history.append(["version": Int(p.version), "index": p.index, "entry_hash": e.hash.hex, "timestamp_ms": e.timestampMs])
+            if p.index == record?.policy, case .policy(let body) = e.body {
+                active = [
+                    "version": Int(body.version), "index": p.index, "entry_hash": e.hash.hex, "document_hash": body.documentHash.hex,
+                    "allow_actions": body.allowActions, "deny_actions": body.denyActions, "allow_targets": body.allowTargets,
+                    "max_per_minute": Int(body.maxPerMinute),
+                ]
+            }
+        }
+        o["policy"] = ["active": active, "history": history]
+        let violations = try store.counters(key, .violation)
+        o["violations"] = Dictionary(uniqueKeysWithValues: PolicyViolations.named.enumerated().map { bit, n in (n.0, violations[UInt8(bit)] ?? 0) })
+        let flags = try store.counters(key, .flag)
+        o["flags"] = Dictionary(uniqueKeysWithValues: TrustFlags.named.enumerated().map { bit, n in (n.0, flags[UInt8(bit)] ?? 0) })
+        var byCategory = Dictionary(uniqueKeysWithValues: ReportCategory.names.map { ($0, 0) })
+        var byReporter: [String: Int] = [:]
+        var gaps: [[String: Any]] = []
+        for r in reports {
+            byCategory[r.category.name, default: 0] += 1
+            byReporter[DIDKey.encode(r.reporter), default: 0] += 1
+            if r.category == .unloggedAction, try !store.hasEntry(of: key, fromMs: r.fromMs, toMs: r.toMs) {
+                gaps.append([
+                    "index": r.index, "entry_hash": try entryAt(r.index).hash.hex, "reporter": DIDKey.encode(r.reporter),
+                    "observed_from_ms": r.fromMs, "observed_to_ms": r.toMs,
+                ])
+            }
+        }
+        o["reports"] = ["total": reports.count, "by_category": byCategory, "by_reporter": byReporter]
+        o["gap_signal"] = ["count": gaps.count, "reports": gaps]
+        return .json(o)
+    }
+
+    /// An agent's noted entries: the violations and flags each one got when it was accepted.
+    func agentNotes(_ key: PublicKey, _ q: [String: String]) throws -> Response {
+        let from = try Self.uint(q, "from", default: 0)
+        let limit = try Self.uint(q, "limit", default: 100)
+        guard (1...1000).contains(limit) else { throw BadRequest(message: "limit must be 1...1000") }
+        let notes = try store.notes(of: key, fromIndex: from, limit: Int(limit))
+        return .json([
+            "did": DIDKey.encode(key),
+            "notes": notes.map { ["index": $0.index, "violations": $0.violations.names, "flags": $0.flags.names] as [String: Any] },
         ])
+    }
+
+    /// Actions and receipts of one run, joined by their request commitment.
+    func run(commitmentText: String) throws -> Response {
+        guard let c = Bytes32(hex: commitmentText) else { throw BadRequest(message: "a request commitment is 64 hex digits") }
+        let indices = try store.run(c)
+        guard !indices.isEmpty else { return .error(.notFound, "not_found", "no entries carry commitment \(c.hex)") }
+        var items: [[String: Any]] = []
+        var actions = 0
+        var receipts = 0
+        for i in indices {
+            guard let bytes = try store.entry(at: i) else { continue }
+            let o = try entryObject(bytes, index: i)
+            if o["kind"] as? String == "receipt" { receipts += 1 } else { actions += 1 }
+            items.append(o)
+        }
+        return .json(["request_commitment": c.hex, "actions": actions, "receipts": receipts, "entries": items])
     }
 
     func agentEntries(_ key: PublicKey, _ q: [String: String]) throws -> Response {

@@ -1,0 +1,242 @@
+import Foundation
+import Testing
+import TrailCore
+import TrailServer
+
+/// The accountability layer over TCP and HTTP: registrations, policies, violations, trust
+/// flags, reports and the gap signal, runs, and all of it across a restart.
+@Suite("Accountability")
+struct AccountabilityTests {
+    static let t0: UInt64 = 1_763_900_000_000
+
+    static func registration(owner: TestAgent, agent: TestAgent, label: String = "bot") -> EntryBody {
+        let proof = agent.key.sign(RegistrationBody.possessionMessage(owner: owner.key.publicKey, agent: agent.key.publicKey))
+        return .registration(RegistrationBody(agent: agent.key.publicKey, label: label, evidenceHash: nil, agentSignature: proof))
+    }
+
+    static func policy(_ agent: TestAgent, version: UInt32, allow: [String] = [], deny: [String] = [], targets: [String] = [], max: UInt32 = 0) -> EntryBody {
+        .policy(PolicyBody(
+            agent: agent.key.publicKey, version: version, documentHash: SHA256.hash(Array("policy v\(version)".utf8)), allowActions: allow,
+            denyActions: deny, allowTargets: targets, maxPerMinute: max))
+    }
+
+    static func action(
+        _ type: String = "search", target: String = "www.example.com", input: String? = nil, model: String? = nil, latency: UInt32? = nil,
+        flags: ActionFlags = [], commitment: Bytes32? = nil
+    ) -> EntryBody {
+        .action(ActionBody(
+            actionType: type, target: target, contentHash: SHA256.hash(Array("c".utf8)), inputHash: input.map { SHA256.hash(Array($0.utf8)) },
+            modelID: model, latencyMs: latency, requestCommitment: commitment, flags: flags))
+    }
+
+    /// Appends one entry and returns its status.
+    static func send(_ s: RawSocket, _ a: inout TestAgent, _ body: EntryBody, at ts: UInt64? = nil) throws -> AppendStatus {
+        let before = a.head
+        let e = a.next(body, timestamp: (ts ?? t0 + 1000 * before.nextSeq) - before.nextSeq)
+        let status = try s.append([e])[0]
+        if !status.isAccepted { a.head = before }  // not stored: the chain's head did not move
+        return status
+    }
+
+    static func profile(_ collector: Collector, _ a: TestAgent) throws -> [String: Any] {
+        let r = try httpGet(port: collector.httpAddress!.port!, "/v1/agents/\(DIDKey.encode(a.key.publicKey))")
+        #expect(r.status == 200)
+        return try jsonObject(r.body)
+    }
+
+    static func noted(_ v: PolicyViolations, _ f: TrustFlags = []) -> (AppendStatus) -> Bool {
+        { s in
+            if case .noted(_, let sv, let sf) = s { return sv == v && sf == f }
+            return false
+        }
+    }
+
+    @Test func registrations() async throws {
+        try await withCollector { collector, port in
+            let s = try RawSocket(port: port)
+            try s.hello()
+            var owner = TestAgent("acc-owner")
+            var other = TestAgent("acc-other-owner")
+            let agent = TestAgent("acc-agent")
+            #expect(try Self.send(s, &owner, Self.registration(owner: owner, agent: agent)).isAccepted)
+            let size = collector.pipeline.stats.logSize
+            // Another owner cannot take the agent: rejected, not stored, its chain does not move.
+            #expect(try Self.send(s, &other, Self.registration(owner: other, agent: agent)) == .rejected(.alreadyRegistered))
+            #expect(collector.pipeline.stats.logSize == size)
+            #expect(try collector.store.head(of: other.key.publicKey).nextSeq == 0)
+            // The same owner may register again (a new label).
+            #expect(try Self.send(s, &owner, Self.registration(owner: owner, agent: agent, label: "renamed")).isAccepted)
+            // Without a valid proof of possession: rejected by signature checking (21).
+            let forged = RegistrationBody(
+                agent: TestAgent("acc-agent-2").key.publicKey, label: "x", evidenceHash: nil, agentSignature: Signature64.zero)
+            #expect(try Self.send(s, &other, .registration(forged)) == .badSignature(.badProofOfPossession))
+            let p = try Self.profile(collector, agent)
+            let o = try #require(p["owner"] as? [String: Any])
+            #expect(o["did"] as? String == DIDKey.encode(owner.key.publicKey))
+            #expect((o["registration"] as? [String: Any])?["label"] as? String == "renamed")
+        }
+    }
+
+    @Test func policies() async throws {
+        try await withCollector { collector, port in
+            let s = try RawSocket(port: port)
+            try s.hello()
+            var owner = TestAgent("pol-owner")
+            var stranger = TestAgent("pol-stranger")
+            let agent = TestAgent("pol-agent")
+            #expect(try Self.send(s, &owner, Self.policy(agent, version: 1)) == .rejected(.agentNotRegistered))
+            #expect(try Self.send(s, &owner, Self.registration(owner: owner, agent: agent)).isAccepted)
+            #expect(try Self.send(s, &stranger, Self.policy(agent, version: 1)) == .rejected(.notOwner))
+            #expect(try Self.send(s, &owner, Self.policy(agent, version: 1, deny: ["delete"])).isAccepted)
+            #expect(try Self.send(s, &owner, Self.policy(agent, version: 1, deny: ["post"])) == .rejected(.stalePolicyVersion))
+            #expect(try Self.send(s, &owner, Self.policy(agent, version: 2, deny: ["post"])).isAccepted)
+            let p = try #require(try Self.profile(collector, agent)["policy"] as? [String: Any])
+            #expect((p["active"] as? [String: Any])?["version"] as? Int == 2)
+            #expect((p["active"] as? [String: Any])?["deny_actions"] as? [String] == ["post"])
+            #expect((p["history"] as? [[String: Any]])?.map { $0["version"] as? Int } == [1, 2])
+        }
+    }
+
+    @Test func violationsByRule() async throws {
+        try await withCollector { collector, port in
+            let s = try RawSocket(port: port)
+            try s.hello()
+            var owner = TestAgent("vio-owner")
+            var agent = TestAgent("vio-agent")
+            // No policy yet: nothing to violate.
+            #expect(try Self.send(s, &agent, Self.action("delete", target: "evil.org")) == .accepted(index: 0))
+            #expect(try Self.send(s, &owner, Self.registration(owner: owner, agent: agent)).isAccepted)
+            #expect(try Self.send(s, &owner, Self.policy(agent, version: 1, allow: ["search", "delete"], deny: ["delete"], targets: ["*.example.com"], max: 3)).isAccepted)
+            let t = Self.t0 + 10_000_000
+            #expect(Self.noted([.actionNotAllowed])(try Self.send(s, &agent, Self.action("post"), at: t)))
+            #expect(Self.noted([.actionDenied])(try Self.send(s, &agent, Self.action("delete"), at: t + 100)))
+            #expect(Self.noted([.targetNotAllowed])(try Self.send(s, &agent, Self.action(target: "example.org"), at: t + 200)))
+            // The fourth action within a minute breaks max_per_minute 3; a minute later it is fine.
+            #expect(Self.noted([.rateExceeded])(try Self.send(s, &agent, Self.action(), at: t + 300)))
+            #expect(try Self.send(s, &agent, Self.action(), at: t + 60_400).isAccepted)
+            if case .noted = try Self.send(s, &agent, Self.action(), at: t + 120_000) { Issue.record("no rule broken") }
+            let p = try Self.profile(collector, agent)
+            #expect(p["violations"] as? [String: Int] == ["action_not_allowed": 1, "action_denied": 1, "target_not_allowed": 1, "rate_exceeded": 1])
+            let notes = try jsonObject(try httpGet(port: collector.httpAddress!.port!, "/v1/agents/\(DIDKey.encode(agent.key.publicKey))/notes").body)
+            #expect((notes["notes"] as? [[String: Any]])?.count == 4)
+        }
+    }
+
+    @Test func trustFlags() async throws {
+        try await withCollector({ $0.pipeline.trust.highLatencyMs = 5000 }) { collector, port in
+            let s = try RawSocket(port: port)
+            try s.hello()
+            var a = TestAgent("flags-agent")
+            let t = Self.t0
+            #expect(try Self.send(s, &a, Self.action(input: "q1", model: "m-a"), at: t) == .accepted(index: 0))
+            #expect(Self.noted([], .retried)(try Self.send(s, &a, Self.action(input: "q1", model: "m-a"), at: t + 1000)))
+            #expect(Self.noted([], .hedged)(try Self.send(s, &a, Self.action(input: "q1", model: "m-b"), at: t + 2000)))
+            // Outside the 10-minute retry window: not a retry.
+            #expect(try Self.send(s, &a, Self.action(input: "q1", model: "m-a"), at: t + 700_000).isAccepted)
+            #expect(Self.noted([], .incomplete)(try Self.send(s, &a, Self.action(flags: .incomplete), at: t + 700_100)))
+            #expect(Self.noted([], .error)(try Self.send(s, &a, Self.action(flags: .error), at: t + 700_200)))
+            #expect(Self.noted([], .humanReview)(try Self.send(s, &a, Self.action(flags: .humanReview), at: t + 700_300)))
+            #expect(Self.noted([], .a2aDelegated)(try Self.send(s, &a, Self.action(flags: .a2aDelegated), at: t + 700_400)))
+            #expect(Self.noted([], .highLatency)(try Self.send(s, &a, Self.action(model: "m-slow", latency: 6000), at: t + 700_500)))
+            // speed_anomaly: after 20 latencies around 1 s for a model, 50 ms is implausible.
+            var b = TestAgent("flags-other")
+            for i in 0..<20 { #expect(try Self.send(s, &b, Self.action(model: "m-speed", latency: 1000), at: t + UInt64(i)).isAccepted) }
+            #expect(Self.noted([], .speedAnomaly)(try Self.send(s, &a, Self.action(model: "m-speed", latency: 50), at: t + 700_600)))
+            let flags = try #require(try Self.profile(collector, a)["flags"] as? [String: Int])
+            #expect(flags == [
+                "retried": 1, "hedged": 1, "incomplete": 1, "error": 1, "human_review": 1, "a2a_delegated": 1, "high_latency": 1,
+                "speed_anomaly": 1,
+            ])
+        }
+    }
+
+    @Test func reportsAndTheGapSignal() async throws {
+        try await withCollector { collector, port in
+            let s = try RawSocket(port: port)
+            try s.hello()
+            var agent = TestAgent("gap-agent")
+            var r1 = TestAgent("gap-reporter-1")
+            var r2 = TestAgent("gap-reporter-2")
+            let t = Self.t0 + 50_000_000
+            #expect(try Self.send(s, &agent, Self.action(), at: t).isAccepted)
+            #expect(try Self.send(s, &agent, Self.action(), at: t + 10_000).isAccepted)
+            func report(_ category: ReportCategory, _ from: UInt64, _ to: UInt64) -> EntryBody {
+                .report(ReportBody(
+                    subject: agent.key.publicKey, category: category, severity: .high, observedFromMs: from, observedToMs: to, refEntry: nil,
+                    evidenceHash: SHA256.hash(Array("shot.png".utf8)), description: "seen"))
+            }
+            #expect(try Self.send(s, &r1, report(.unloggedAction, t - 500, t + 500)).isAccepted)  // holds an entry
+            #expect(try Self.send(s, &r1, report(.unloggedAction, t + 1000, t + 9000)).isAccepted)  // between two entries: gap
+            #expect(try Self.send(s, &r2, report(.unloggedAction, t + 20_000, t + 20_000)).isAccepted)  // after the last: gap
+            #expect(try Self.send(s, &r2, report(.harmfulOutput, t + 1000, t + 9000)).isAccepted)  // not an unlogged_action
+            let p = try Self.profile(collector, agent)
+            let reports = try #require(p["reports"] as? [String: Any])
+            #expect(reports["total"] as? Int == 4)
+            #expect((reports["by_category"] as? [String: Int])?["unlogged_action"] == 3)
+            #expect((reports["by_category"] as? [String: Int])?["harmful_output"] == 1)
+            #expect(reports["by_reporter"] as? [String: Int] == [DIDKey.encode(r1.key.publicKey): 2, DIDKey.encode(r2.key.publicKey): 2])
+            let gaps = try #require(p["gap_signal"] as? [String: Any])
+            #expect(gaps["count"] as? Int == 2)
+            #expect((gaps["reports"] as? [[String: Any]])?.map { $0["observed_from_ms"] as? UInt64 } == [t + 1000, t + 20_000])
+            // A replayed report is a duplicate, not a second fact.
+            let e = try #require(try collector.store.chain(of: r1.key.publicKey, fromSeq: 0, limit: 1).first)
+            #expect(try s.append([try EntryCodec.decode(e.entry)]) == [.duplicate(index: e.index)])
+            #expect((try Self.profile(collector, agent)["reports"] as? [String: Any])?["total"] as? Int == 4)
+        }
+    }
+
+    @Test func runsJoinActionsAndReceipts() async throws {
+        try await withCollector { collector, port in
+            let s = try RawSocket(port: port)
+            try s.hello()
+            var a = TestAgent("run-agent")
+            let c = SHA256.hash(Array("commitment of request 42".utf8))
+            #expect(try Self.send(s, &a, Self.action(commitment: c)).isAccepted)
+            #expect(try Self.send(s, &a, Self.action()).isAccepted)
+            #expect(try Self.send(s, &a, Self.action("post", commitment: c)).isAccepted)
+            let receipt = EntryBody.receipt(ReceiptBody(
+                requestCommitment: c, outcome: .ok, startedMs: Self.t0, totalMs: 1200, traceCommitment: SHA256.hash([1]),
+                stages: [Stage(label: "plan", durationMs: 200, status: .ok)]))
+            #expect(try Self.send(s, &a, receipt).isAccepted)
+            let http = collector.httpAddress!.port!
+            let run = try jsonObject(try httpGet(port: http, "/v1/runs/\(c.hex)").body)
+            #expect(run["actions"] as? Int == 2 && run["receipts"] as? Int == 1)
+            #expect((run["entries"] as? [[String: Any]])?.map { $0["seq"] as? Int } == [0, 2, 3])
+            #expect(try httpGet(port: http, "/v1/runs/\(SHA256.hash([9]).hex)").status == 404)
+            #expect(try httpGet(port: http, "/v1/runs/xyz").status == 400)
+        }
+    }
+
+    /// Owners, policies, counters and the rate and retry windows come back after a restart.
+    @Test func stateSurvivesRestart() async throws {
+        try await withTemporaryDirectory { dir in
+            var owner = TestAgent("rs-owner")
+            var other = TestAgent("rs-other")
+            var agent = TestAgent("rs-agent")
+            let t = Self.t0 + 90_000_000
+            var collector = try await startCollector(directory: dir)
+            do {
+                let s = try RawSocket(port: collector.localAddress!.port!)
+                try s.hello()
+                #expect(try Self.send(s, &owner, Self.registration(owner: owner, agent: agent)).isAccepted)
+                #expect(try Self.send(s, &owner, Self.policy(agent, version: 3, deny: ["delete"], max: 2)).isAccepted)
+                #expect(try Self.send(s, &agent, Self.action(input: "q"), at: t).isAccepted)
+                #expect(try Self.send(s, &agent, Self.action(), at: t + 100).isAccepted)
+            }
+            try await collector.shutdown()
+            collector = try await startCollector(directory: dir)
+            do {
+                let s = try RawSocket(port: collector.localAddress!.port!)
+                try s.hello()
+                #expect(try Self.send(s, &other, Self.registration(owner: other, agent: agent)) == .rejected(.alreadyRegistered))
+                #expect(try Self.send(s, &owner, Self.policy(agent, version: 3)) == .rejected(.stalePolicyVersion))
+                // The third action in the minute, after the restart: rate_exceeded and retried.
+                #expect(Self.noted([.rateExceeded, .actionDenied], .retried)(try Self.send(s, &agent, Self.action("delete", input: "q"), at: t + 200)))
+                let p = try Self.profile(collector, agent)
+                #expect((p["violations"] as? [String: Int])?["rate_exceeded"] == 1)
+                #expect(((p["policy"] as? [String: Any])?["active"] as? [String: Any])?["version"] as? Int == 3)
+            }
+            try await collector.shutdown()
+        }
+    }
+}
