@@ -239,4 +239,53 @@ struct AccountabilityTests {
             try await collector.shutdown()
         }
     }
+
+    @Test func commandLine() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: trailExecutable()), "build the trail executable first")
+        try await withCollector { collector, port in
+            let server = "127.0.0.1:\(port)"
+            let http = "http://127.0.0.1:\(collector.httpAddress!.port!)"
+            try await withTemporaryDirectory { dir in
+                func ok(_ args: [String]) throws -> TrailRun {
+                    let r = try trail(args, in: dir)
+                    #expect(r.status == 0, "\(args): \(r.stdout) \(r.stderr)")
+                    return r
+                }
+                _ = try ok(["keys", "new", "--out", "owner.key"])
+                _ = try ok(["keys", "new", "--out", "other.key"])
+                _ = try ok(["keys", "new", "--out", "r.key"])
+                let did = try ok(["keys", "new", "--out", "agent.key"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                try Data("# rules\n".utf8).write(to: URL(fileURLWithPath: dir + "/policy.md"))
+                try Data("png".utf8).write(to: URL(fileURLWithPath: dir + "/shot.png"))
+                try Data("reply".utf8).write(to: URL(fileURLWithPath: dir + "/reply.txt"))
+
+                _ = try ok(["agent", "register", "--owner", "owner.key", "--agent", "agent.key", "--label", "support bot", "--server", server])
+                let taken = try trail(["agent", "register", "--owner", "other.key", "--agent", "agent.key", "--server", server, "--json"], in: dir)
+                #expect(taken.status == 1 && taken.stdout.contains("already_registered"), "\(taken.stdout)")
+                _ = try ok([
+                    "policy", "declare", "--owner", "owner.key", "--agent", did, "--allow-actions", "post_reply,search", "--deny-actions", "delete",
+                    "--allow-targets", "*.example.com", "--max-per-minute", "60", "--document", "policy.md", "--server", server, "--http", http,
+                ])
+                let notOwner = try trail(["policy", "declare", "--owner", "other.key", "--agent", did, "--document", "policy.md", "--server", server, "--http", http], in: dir)
+                #expect(notOwner.status == 1 && notOwner.stdout.contains("not_owner"))
+                _ = try ok(["log", "--key", "agent.key", "--action", "delete", "--target", "evil.org", "--content", "reply.txt", "--server", server])
+                _ = try ok([
+                    "report", "file", "--reporter", "r.key", "--subject", did, "--category", "unlogged_action", "--observed-at",
+                    "2026-11-22T10:00:00Z", "--evidence", "shot.png", "--server", server,
+                ])
+                let shown = try JSONSerialization.jsonObject(with: Data(try ok(["agent", "show", did, "--http", http, "--json"]).stdout.utf8)) as? [String: Any]
+                let p = try #require(shown)
+                #expect(((p["policy"] as? [String: Any])?["active"] as? [String: Any])?["version"] as? Int == 1)
+                #expect((p["violations"] as? [String: Int])?["action_denied"] == 1)
+                #expect((p["violations"] as? [String: Int])?["target_not_allowed"] == 1)
+                #expect((p["gap_signal"] as? [String: Any])?["count"] as? Int == 1)
+                let text = try ok(["agent", "show", did, "--http", http]).stdout
+                #expect(text.contains("registration:") && text.contains("\"support bot\"") && text.contains("gap signal:    1"))
+                // A second declaration takes the next version by itself.
+                _ = try ok(["policy", "declare", "--owner", "owner.key", "--agent", did, "--document", "policy.md", "--server", server, "--http", http])
+                let p2 = try #require(try JSONSerialization.jsonObject(with: Data(try ok(["agent", "show", did, "--http", http, "--json"]).stdout.utf8)) as? [String: Any])
+                #expect(((p2["policy"] as? [String: Any])?["history"] as? [[String: Any]])?.count == 2)
+            }
+        }
+    }
 }
