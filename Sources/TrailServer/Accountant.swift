@@ -12,8 +12,8 @@ import TrailStore
 final class Accountant {
     let store: ChainStore
     let rules: TrustRules
-    /// Recent actions kept per agent for the rate and retry rules.
-    static let recentLimit = 4096
+    /// Recent actions kept per agent for the rate and retry rules (between this and twice this).
+    static let recentLimit = 1024
     var keepWindowMs: UInt64 { max(rules.retryWindowMs, 60_000) }
 
     struct Recent {
@@ -25,13 +25,17 @@ final class Accountant {
     struct AgentState {
         var record: AgentRecord?
         var policy: PolicyBody?
-        var recent: [Recent] = []
-        var recentLoaded = false
     }
 
+    /// A group's changes. Recent actions are kept as additions (never as modified copies of the
+    /// committed lists), so that a group copies nothing per action.
     struct Scratch {
         var agents: [PublicKey: AgentState] = [:]
         var models: [String: ModelStats] = [:]
+        /// Recent actions loaded from LMDB for agents not yet in the cache.
+        var loaded: [PublicKey: [Recent]] = [:]
+        /// This group's actions, per agent.
+        var added: [PublicKey: [Recent]] = [:]
     }
 
     enum Verdict {
@@ -41,6 +45,8 @@ final class Accountant {
 
     private var agents: [PublicKey: AgentState] = [:]
     private var models: [String: ModelStats] = [:]
+    /// Committed recent actions per agent; present once loaded.
+    private var recent: [PublicKey: [Recent]] = [:]
 
     init(store: ChainStore, rules: TrustRules) {
         self.store = store
@@ -51,6 +57,19 @@ final class Accountant {
     func commit(_ scratch: Scratch) {
         for (k, v) in scratch.agents { agents[k] = v }
         for (k, v) in scratch.models { models[k] = v }
+        for (k, v) in scratch.loaded where recent[k] == nil { recent[k] = v }
+        for (k, v) in scratch.added {
+            recent[k, default: []].append(contentsOf: v)
+            // Trim in steps (amortized O(1) per action): past twice the limit, or once 64 or more
+            // of the oldest are outside every window.
+            let newest = v.map(\.timestampMs).max() ?? 0
+            let r = recent[k]!
+            if r.count > 2 * Self.recentLimit {
+                recent[k]!.removeFirst(r.count - Self.recentLimit)
+            } else if r.count >= 64 && r[63].timestampMs + keepWindowMs < newest {
+                recent[k]!.removeFirst(r.prefix { $0.timestampMs + keepWindowMs < newest }.count)
+            }
+        }
     }
 
     private func state(_ key: PublicKey, _ scratch: inout Scratch, _ txn: borrowing LMDBTransaction) throws -> AgentState {
@@ -62,14 +81,17 @@ final class Accountant {
         return s
     }
 
-    private func loadRecent(_ key: PublicKey, _ s: inout AgentState, nowMs: UInt64, _ txn: borrowing LMDBTransaction) throws {
-        guard !s.recentLoaded else { return }
-        s.recentLoaded = true
+    /// The agent's committed recent actions, loaded from LMDB (into the scratch) on first use.
+    private func committedRecent(_ key: PublicKey, nowMs: UInt64, _ scratch: inout Scratch, _ txn: borrowing LMDBTransaction) throws -> [Recent] {
+        if let r = recent[key] ?? scratch.loaded[key] { return r }
         let since = nowMs > keepWindowMs ? nowMs - keepWindowMs : 0
+        var out: [Recent] = []
         for t in try store.timedEntries(of: key, sinceMs: since, limit: Self.recentLimit, in: txn) {
             guard let bytes = try store.entry(at: t.index, in: txn), case .action(let a) = try EntryCodec.decode(bytes).body else { continue }
-            s.recent.append(Recent(timestampMs: t.timestampMs, input: a.inputHash, model: a.modelID))
+            out.append(Recent(timestampMs: t.timestampMs, input: a.inputHash, model: a.modelID))
         }
+        scratch.loaded[key] = out
+        return out
     }
 
     /// The verdict on `entry`, accepted at `index` if the verdict is `accept`; records what the
@@ -113,22 +135,25 @@ final class Accountant {
             return .accept([], [])
 
         case .action(let a):
-            var s = try state(signer, &scratch, txn)
-            try loadRecent(signer, &s, nowMs: entry.timestampMs, txn)
+            let s = try state(signer, &scratch, txn)
             let ts = entry.timestampMs
-            let minuteStart = ts >= 60_000 ? ts - 59_999 : 0
-            var violations: PolicyViolations = []
-            if let policy = s.policy {
-                let inMinute = s.recent.reduce(1) { n, r in (minuteStart...ts).contains(r.timestampMs) ? n + 1 : n }
-                violations = policy.violations(by: a, actionsInLastMinute: inMinute)
-            }
+            let needRate = (s.policy?.maxPerMinute ?? 0) > 0
+            let needRetry = a.inputHash != nil
+            var inMinute = 1
             var flags: TrustFlags = []
-            if let input = a.inputHash {
+            if needRate || needRetry {
+                let minuteStart = ts >= 60_000 ? ts - 59_999 : 0
                 let windowStart = ts >= rules.retryWindowMs ? ts - rules.retryWindowMs : 0
-                for r in s.recent where r.input == input && (windowStart...ts).contains(r.timestampMs) {
-                    if let m1 = r.model, let m2 = a.modelID, m1 != m2 { flags.insert(.hedged) } else { flags.insert(.retried) }
+                func visit(_ r: Recent) {
+                    if needRate && (minuteStart...ts).contains(r.timestampMs) { inMinute += 1 }
+                    if needRetry, r.input == a.inputHash, (windowStart...ts).contains(r.timestampMs) {
+                        if let m1 = r.model, let m2 = a.modelID, m1 != m2 { flags.insert(.hedged) } else { flags.insert(.retried) }
+                    }
                 }
+                for r in try committedRecent(signer, nowMs: ts, &scratch, txn) { visit(r) }
+                for r in scratch.added[signer] ?? [] { visit(r) }
             }
+            let violations = s.policy?.violations(by: a, actionsInLastMinute: inMinute) ?? []
             if a.flags.contains(.incomplete) { flags.insert(.incomplete) }
             if a.flags.contains(.error) { flags.insert(.error) }
             if a.flags.contains(.humanReview) { flags.insert(.humanReview) }
@@ -145,12 +170,9 @@ final class Accountant {
                     delta.models[model] = stats
                 }
             }
-            s.recent.append(Recent(timestampMs: ts, input: a.inputHash, model: a.modelID))
-            let newest = s.recent.last!.timestampMs
-            while s.recent.count > Self.recentLimit || (s.recent.first.map { $0.timestampMs + keepWindowMs < newest } ?? false) {
-                s.recent.removeFirst()
-            }
-            scratch.agents[signer] = s
+            // The committed list must be known before this group's additions count.
+            if recent[signer] == nil && scratch.loaded[signer] == nil { _ = try committedRecent(signer, nowMs: ts, &scratch, txn) }
+            scratch.added[signer, default: []].append(Recent(timestampMs: ts, input: a.inputHash, model: a.modelID))
             delta.times.append((signer, ts, entry.seq, index))
             if let c = a.requestCommitment { delta.runs.append((c, index)) }
             note(signer, index, violations, flags, &delta)
