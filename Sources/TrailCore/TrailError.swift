@@ -58,6 +58,12 @@ public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let agentNotRegistered = Code(rawValue: 72)
         public static let stalePolicyVersion = Code(rawValue: 73)
 
+        // Disclosure documents (SPEC section 1.11).
+        public static let malformedDisclosure = Code(rawValue: 80)
+        public static let disclosureMismatch = Code(rawValue: 81)
+        public static let fieldNotInEntry = Code(rawValue: 82)
+        public static let duplicateField = Code(rawValue: 83)
+
         // Frames and the TCP protocol (SPEC section 2).
         public static let frameTooLarge = Code(rawValue: 100)
         public static let unknownFrameType = Code(rawValue: 101)
@@ -91,6 +97,7 @@ public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
             54: "wrong_signer", 55: "missing_entry", 56: "entries_out_of_order", 57: "duplicate_entry",
             58: "broken_link", 59: "chain_truncated", 60: "head_mismatch",
             70: "already_registered", 71: "not_owner", 72: "agent_not_registered", 73: "stale_policy_version",
+            80: "malformed_disclosure", 81: "disclosure_mismatch", 82: "field_not_in_entry", 83: "duplicate_field",
             100: "frame_too_large", 101: "unknown_frame_type", 102: "malformed_frame",
             103: "unsupported_protocol", 104: "hello_required", 105: "batch_too_large",
             106: "too_many_connections", 107: "idle_timeout", 108: "shutting_down",

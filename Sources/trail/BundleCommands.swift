@@ -98,7 +98,7 @@ struct ExportCommand: ParsableCommand {
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify", abstract: "Check bundles and proofs offline, trusting only the log key.",
-        subcommands: [Bundle.self, Proof.self])
+        subcommands: [Bundle.self, Proof.self, VerifyDisclosure.self])
 
     struct Bundle: ParsableCommand {
         static let configuration = CommandConfiguration(

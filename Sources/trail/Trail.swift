@@ -9,7 +9,8 @@ struct Trail: AsyncParsableCommand {
         abstract: "AgentTrail: a verifiable audit trail for AI-agent fleets.",
         subcommands: [
             KeysCommand.self, EntryCommand.self, ServeCommand.self, LogCommand.self, ExportCommand.self, VerifyCommand.self,
-            ProofCommand.self, BenchCommand.self, NodeCommand.self,
+            ProofCommand.self, AgentCommand.self, PolicyCommand.self, ReportCommand.self, BenchCommand.self, NodeCommand.self,
+            ReceiptCommand.self, DiscloseCommand.self,
         ]
     )
 }
