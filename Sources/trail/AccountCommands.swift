@@ -18,31 +18,9 @@ func appendOne(key: SigningKey, body: EntryBody, server: String) async throws ->
     }
 }
 
-/// Prints an ack (status, index, seq, hash; violations, flags or the rejection) and exits 1 if
-/// the entry was not stored.
+/// Prints an ack (`printAppend`) and exits 1 if the entry was not stored.
 func report(_ r: AppendResult, json: Bool) throws {
-    var o: [String: Any] = ["status": r.status.name, "seq": r.seq, "entry_hash": r.hash.hex]
-    if let i = r.index { o["index"] = i }
-    switch r.status {
-    case .noted(_, let v, let f):
-        o["violations"] = v.names
-        o["flags"] = f.names
-    case .rejected(let code), .badSignature(let code), .malformed(let code):
-        o["reason"] = code.name
-        o["code"] = Int(code.rawValue)
-    default: break
-    }
-    if json {
-        printJSON(o)
-    } else {
-        print("status:     \(r.status.name)")
-        if let i = r.index { print("index:      \(i)") }
-        print("seq:        \(r.seq)")
-        print("entry hash: \(r.hash.hex)")
-        if let v = o["violations"] as? [String], !v.isEmpty { print("violations: \(v.joined(separator: ", "))") }
-        if let f = o["flags"] as? [String], !f.isEmpty { print("flags:      \(f.joined(separator: ", "))") }
-        if let reason = o["reason"] as? String { print("reason:     \(reason) (\(o["code"]!))") }
-    }
+    printAppend(r, json: json, extra: [])
     if !r.succeeded { throw ExitCode(1) }
 }
 
