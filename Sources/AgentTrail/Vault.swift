@@ -36,7 +36,7 @@ public struct Vault: Sendable {
     public func storeContent(_ bytes: [UInt8]) throws -> Bytes32 {
         let hash = SHA256.hash(bytes)
         let path = objectPath(hash)
-        if !FileManager.default.fileExists(atPath: path) { try store(path, bytes) }
+        if !FileManager.default.fileExists(atPath: path) { try Files.writeAtomically(path, bytes, mode: 0o600) }
         return hash
     }
 
@@ -47,7 +47,7 @@ public struct Vault: Sendable {
     }
 
     func content(_ hash: Bytes32, max: Int) throws -> [UInt8]? {
-        guard let bytes = try load(objectPath(hash), max: max), SHA256.hash(bytes) == hash else { return nil }
+        guard let bytes = try Files.read(objectPath(hash), max: max), SHA256.hash(bytes) == hash else { return nil }
         return bytes
     }
 
@@ -68,12 +68,12 @@ public struct Vault: Sendable {
         let c = try make(Array(requestID.utf8), field: .requestCommitment)
         // Publish it under the request id; if another process won the race, use theirs.
         let index = requestPath(requestID)
-        let tmp = try writeTemporary(in: directory + "/requests", Array(c.hash.hex.utf8))
+        let tmp = try Files.writeTemporary(in: directory + "/requests", Array(c.hash.hex.utf8))
         let linked = link(tmp, index) == 0
         let linkErrno = errno
         unlink(tmp)
         if linked {
-            try syncDirectory(directory + "/requests")
+            try Files.syncDirectory(directory + "/requests")
             return c.hash
         }
         guard linkErrno == EEXIST else { throw TrailError(.io, "cannot write \(index): \(String(cString: strerror(linkErrno)))") }
@@ -86,7 +86,7 @@ public struct Vault: Sendable {
 
     /// The commitment this vault made for `requestID`, if it made one.
     public func existingRequestCommitment(_ requestID: String) throws -> Bytes32? {
-        guard let text = try load(requestPath(requestID), max: 64) else { return nil }
+        guard let text = try Files.read(requestPath(requestID), max: 64) else { return nil }
         guard let hash = Bytes32(hex: String(decoding: text, as: UTF8.self)),
             let (_, c) = try opening(hash), c.value == Array(requestID.utf8)
         else {
@@ -99,7 +99,7 @@ public struct Vault: Sendable {
     /// vault has none (or what it has does not open the commitment).
     public func opening(_ commitment: Bytes32) throws -> (field: Disclosure.Field, commitment: Commitment)? {
         let path = commitmentPath(commitment)
-        guard let bytes = try load(path, max: Self.maxCommitmentFile) else { return nil }
+        guard let bytes = try Files.read(path, max: Self.maxCommitmentFile) else { return nil }
         guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
             let name = o["field"] as? String, let field = Disclosure.Field(name: name), field.isCommitment,
             let saltText = o["salt"] as? String, let salt = Bytes32(hex: saltText),
@@ -116,7 +116,7 @@ public struct Vault: Sendable {
         }
         let c = Commitment.make(value)
         let record = "{\"field\": \"\(field.name)\", \"salt\": \"\(c.salt.hex)\", \"value\": \"\(Base64.encode(value))\"}\n"
-        try store(commitmentPath(c.hash), Array(record.utf8))
+        try Files.writeAtomically(commitmentPath(c.hash), Array(record.utf8), mode: 0o600)
         return c
     }
 
@@ -125,12 +125,12 @@ public struct Vault: Sendable {
     /// Keeps an entry (named by its hash) so that it can be disclosed later.
     public func storeEntry(_ entry: Entry) throws {
         let path = entryPath(entry.hash)
-        if !FileManager.default.fileExists(atPath: path) { try store(path, entry.encoded) }
+        if !FileManager.default.fileExists(atPath: path) { try Files.writeAtomically(path, entry.encoded, mode: 0o600) }
     }
 
     /// The entry with hash `hash`, decoded and verified, or nil if the vault does not hold it.
     public func entry(_ hash: Bytes32) throws -> Entry? {
-        guard let bytes = try load(entryPath(hash), max: EntryLimits.maxEntrySize) else { return nil }
+        guard let bytes = try Files.read(entryPath(hash), max: EntryLimits.maxEntrySize) else { return nil }
         let entry = try EntryCodec.decodeVerified(bytes)
         guard entry.hash == hash else { throw TrailError(.io, "\(entryPath(hash)) holds another entry") }
         return entry
@@ -204,69 +204,4 @@ public struct Vault: Sendable {
         throw TrailError(.io, "cannot create \(path): \(String(cString: strerror(errno)))")
     }
 
-    /// Writes `bytes` to `path` atomically, mode 0600.
-    func store(_ path: String, _ bytes: [UInt8]) throws {
-        let folder = String(path[..<path.lastIndex(of: "/")!])
-        let tmp = try writeTemporary(in: folder, bytes)
-        guard rename(tmp, path) == 0 else {
-            let e = errno
-            unlink(tmp)
-            throw TrailError(.io, "cannot write \(path): \(String(cString: strerror(e)))")
-        }
-        try syncDirectory(folder)
-    }
-
-    /// A new file in `folder` (mode 0600) holding `bytes`, synced; returns its path.
-    func writeTemporary(in folder: String, _ bytes: [UInt8]) throws -> String {
-        let tmp = "\(folder)/.tmp-\(getpid())-\(SecureRandom.bytes32().hex.prefix(16))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw TrailError(.io, "cannot write in \(folder): \(String(cString: strerror(errno)))") }
-        var done = 0
-        let ok = bytes.withUnsafeBytes { buf -> Bool in
-            while done < buf.count {
-                let n = write(fd, buf.baseAddress! + done, min(buf.count - done, 1 << 30))
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return false }
-                done += n
-            }
-            return fsync(fd) == 0
-        }
-        let e = errno
-        close(fd)
-        guard ok else {
-            unlink(tmp)
-            throw TrailError(.io, "cannot write in \(folder): \(String(cString: strerror(e)))")
-        }
-        return tmp
-    }
-
-    func syncDirectory(_ folder: String) throws {
-        let fd = open(folder, O_RDONLY)
-        guard fd >= 0 else { throw TrailError(.io, "cannot open \(folder): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw TrailError(.io, "cannot sync \(folder): \(String(cString: strerror(errno)))") }
-    }
-
-    /// The whole file, nil if it does not exist; larger than `max` bytes is an error.
-    func load(_ path: String, max: Int) throws -> [UInt8]? {
-        let fd = open(path, O_RDONLY)
-        if fd < 0 && errno == ENOENT { return nil }
-        guard fd >= 0 else { throw TrailError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw TrailError(.io, "cannot stat \(path)") }
-        let size = Int(st.st_size)
-        guard size <= max else { throw TrailError(.io, "\(path) is \(size) bytes, more than the \(max) expected") }
-        var out = [UInt8](repeating: 0, count: size)
-        var done = 0
-        try out.withUnsafeMutableBytes { buf in
-            while done < size {
-                let n = read(fd, buf.baseAddress! + done, min(size - done, 1 << 30))
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw TrailError(.io, "cannot read \(path): \(String(cString: strerror(errno)))") }
-                done += n
-            }
-        }
-        return out
-    }
 }

@@ -260,15 +260,23 @@ extension ChainStore {
             w.u64(r.toMs)
             try (r.subject.bytes + Key.u64(r.index)).withUnsafeBytes { k in try w.bytes.withUnsafeBytes { v in try txn.put(reports, k, v) } }
         }
+        // One entry per action: one key buffer, reused.
+        var key = ByteWriter(capacity: 48)
+        var value = ByteWriter(capacity: 8)
         for t in d.times {
-            try (t.signer.bytes + Key.u64(t.timestampMs) + Key.u64(t.seq)).withUnsafeBytes { k in
-                try Key.u64(t.index).withUnsafeBytes { v in try txn.put(times, k, v) }
-            }
+            key.bytes.removeAll(keepingCapacity: true)
+            key.bytes32(t.signer)
+            key.u64(t.timestampMs)
+            key.u64(t.seq)
+            value.bytes.removeAll(keepingCapacity: true)
+            value.u64(t.index)
+            try key.bytes.withUnsafeBytes { k in try value.bytes.withUnsafeBytes { v in try txn.put(times, k, v) } }
         }
         for r in d.runs {
-            try (r.commitment.bytes + Key.u64(r.index)).withUnsafeBytes { k in
-                try [UInt8]().withUnsafeBytes { v in try txn.put(runs, k, v) }
-            }
+            key.bytes.removeAll(keepingCapacity: true)
+            key.bytes32(r.commitment)
+            key.u64(r.index)
+            try key.bytes.withUnsafeBytes { k in try txn.put(runs, k, UnsafeRawBufferPointer(start: nil, count: 0)) }
         }
         for (model, stats) in d.models {
             try Array(model.utf8).withUnsafeBytes { k in
