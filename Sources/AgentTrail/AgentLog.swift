@@ -51,6 +51,9 @@ public actor AgentLog {
     private var recovering = false
     private var retryAfterMs: UInt32 = 0
     private var failedRecoveries = 0
+    /// Set when the server answered `overloaded` since the last recovery: waiting that out is
+    /// not a failed attempt.
+    private var sawOverload = false
     private var drained: [CheckedContinuation<Void, Never>] = []
 
     public init(key: SigningKey, client: TrailClient, maxBatch: Int = 256, window: Int = 8, maxAttempts: Int = 20) {
@@ -180,6 +183,7 @@ public actor AgentLog {
                 needsRecovery = true
             case .overloaded(let ms):
                 retryAfterMs = max(retryAfterMs, ms)
+                sawOverload = true
                 pending[i].inFlight = false
                 needsRecovery = true
             case .conflict, .gap:
@@ -206,11 +210,17 @@ public actor AgentLog {
     private func recover() async {
         await waitForDrain()
         if retryAfterMs > 0 {
-            let ms = retryAfterMs
+            // The server is full: wait. A random share of the hint more keeps writers that were
+            // refused together from returning together.
+            let ms = Int(retryAfterMs)
             retryAfterMs = 0
-            try? await Task.sleep(for: .milliseconds(Int(ms)))
+            try? await Task.sleep(for: .milliseconds(ms + Int.random(in: 0...ms)))
         }
-        failedRecoveries += 1
+        if sawOverload {
+            sawOverload = false
+        } else {
+            failedRecoveries += 1
+        }
         do {
             guard failedRecoveries <= maxAttempts else {
                 throw TrailError(.connection, "no progress after \(maxAttempts) attempts")
@@ -220,13 +230,19 @@ public actor AgentLog {
             serverBatchLimit = max(1, Int(connection.limits.maxBatch))
             resync(to: try await connection.head(of: key.publicKey))
         } catch {
-            if failedRecoveries > maxAttempts || head == nil {
+            if failedRecoveries > maxAttempts {
                 let all = pending
                 pending = []
                 for p in all { p.result.resolve(.failure(error)) }
                 failedRecoveries = 0
             } else {
                 try? await Task.sleep(for: .milliseconds(min(1000, 50 * failedRecoveries)))
+                if head == nil {
+                    // Nothing can be sent before the server's head is known: try again.
+                    recovering = false
+                    startRecovery()
+                    return
+                }
             }
         }
         needsRecovery = false

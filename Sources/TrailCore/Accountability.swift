@@ -10,7 +10,8 @@ public struct PolicyViolations: OptionSet, Hashable, Sendable {
     public static let actionDenied = PolicyViolations(rawValue: 1 << 1)
     /// `allow_targets` is not empty and no pattern matches the target.
     public static let targetNotAllowed = PolicyViolations(rawValue: 1 << 2)
-    /// More than `max_per_minute` actions in the minute ending at this one (signer's clock).
+    /// More than `max_per_minute` actions in the minute ending at this one (the signer's clock:
+    /// the running maximum of its timestamps, which it cannot turn back).
     public static let rateExceeded = PolicyViolations(rawValue: 1 << 3)
 
     public static let named: [(String, PolicyViolations)] = [
@@ -40,14 +41,21 @@ public struct TrustFlags: OptionSet, Hashable, Sendable {
     public static let humanReview = TrustFlags(rawValue: 1 << 5)
     public static let a2aDelegated = TrustFlags(rawValue: 1 << 6)
     public static let speedAnomaly = TrustFlags(rawValue: 1 << 7)
+    /// The entry's timestamp is more than `TrustRules.clockToleranceMs` below the signer's clock
+    /// (the highest timestamp among its earlier entries): its clock went backwards.
+    public static let clockRegressed = TrustFlags(rawValue: 1 << 8)
+    /// The entry's timestamp is more than `TrustRules.maxSkewMs` away from the collector's time of
+    /// the group commit that stored it.
+    public static let clockSkew = TrustFlags(rawValue: 1 << 9)
 
     public static let named: [(String, TrustFlags)] = [
         ("retried", .retried), ("hedged", .hedged), ("incomplete", .incomplete), ("high_latency", .highLatency),
         ("error", .error), ("human_review", .humanReview), ("a2a_delegated", .a2aDelegated), ("speed_anomaly", .speedAnomaly),
+        ("clock_regressed", .clockRegressed), ("clock_skew", .clockSkew),
     ]
 
     public init?(exactly raw: UInt16) {
-        guard raw & ~0x00ff == 0 else { return nil }
+        guard raw & ~0x03ff == 0 else { return nil }
         self.init(rawValue: raw)
     }
 
@@ -58,6 +66,12 @@ public struct TrustFlags: OptionSet, Hashable, Sendable {
 public struct TrustRules: Sendable, Hashable {
     /// `retried` / `hedged`: the same input hash again within this many ms (signer's clock).
     public var retryWindowMs: UInt64 = 10 * 60 * 1000
+    /// The rate and retry rules look at most this many of the signer's most recent actions.
+    public var recentActions: Int = 1024
+    /// `clock_regressed`: a timestamp this far below the signer's clock.
+    public var clockToleranceMs: UInt64 = 1000
+    /// `clock_skew`: a timestamp this far from the collector's time.
+    public var maxSkewMs: UInt64 = 5 * 60 * 1000
     /// `high_latency`: latency above this many ms.
     public var highLatencyMs: UInt32 = 30_000
     /// `speed_anomaly`: latency below `speedFraction` of the model's mean latency, once the
@@ -70,7 +84,7 @@ public struct TrustRules: Sendable, Hashable {
 
 extension PolicyBody {
     /// The rules `action` breaks under this policy. `actionsInLastMinute` counts the signer's
-    /// actions with timestamps in the minute ending at this one, this one included.
+    /// actions in the minute of its clock ending at this one, this one included.
     public func violations(by action: ActionBody, actionsInLastMinute: Int) -> PolicyViolations {
         var v: PolicyViolations = []
         if !allowActions.isEmpty && !allowActions.contains(action.actionType) { v.insert(.actionNotAllowed) }
@@ -109,5 +123,73 @@ public enum Glob {
         }
         while pi < p.count && p[pi] == UInt8(ascii: "*") { pi += 1 }
         return pi == p.count
+    }
+}
+
+/// What the collector knows about a key as an agent: its owner (from the owner's registration)
+/// and its active policy.
+public struct AgentRecord: Sendable, Hashable {
+    public var owner: PublicKey
+    public var registration: UInt64
+    /// Log index and version of the active policy, if any.
+    public var policy: UInt64?
+    public var policyVersion: UInt32
+
+    public init(owner: PublicKey, registration: UInt64, policy: UInt64? = nil, policyVersion: UInt32 = 0) {
+        self.owner = owner
+        self.registration = registration
+        self.policy = policy
+        self.policyVersion = policyVersion
+    }
+}
+
+/// Latency statistics of one model id across the log, for the speed-anomaly flag.
+public struct ModelStats: Sendable, Hashable {
+    public var count: UInt64 = 0
+    public var meanLatencyMs: Double = 0
+    public init(count: UInt64 = 0, meanLatencyMs: Double = 0) {
+        self.count = count
+        self.meanLatencyMs = meanLatencyMs
+    }
+
+    public mutating func add(_ latencyMs: UInt32) {
+        count += 1
+        meanLatencyMs += (Double(latencyMs) - meanLatencyMs) / Double(count)
+    }
+}
+
+/// A signer's counters: violations by rule, flags by flag, reports about it by category.
+public enum CounterKind: UInt8, Sendable {
+    case violation = 1, flag = 2, reportCategory = 3
+}
+
+/// The accountability indexes one group commit writes, next to its entries.
+public struct AccountDelta: Sendable {
+    /// New values of agent records (absolute).
+    public var agents: [PublicKey: AgentRecord] = [:]
+    public var policies: [(agent: PublicKey, index: UInt64, version: UInt32)] = []
+    public var notes: [(signer: PublicKey, index: UInt64, violations: PolicyViolations, flags: TrustFlags)] = []
+    /// Increments, keyed by signer and counter.
+    public var counters: [CounterID: UInt64] = [:]
+    public var reports: [(subject: PublicKey, index: UInt64, reporter: PublicKey, category: ReportCategory, fromMs: UInt64, toMs: UInt64)] = []
+    public var runs: [(commitment: Bytes32, index: UInt64)] = []
+    /// New values of model statistics (absolute).
+    public var models: [String: ModelStats] = [:]
+
+    public init() {}
+
+    public struct CounterID: Hashable, Sendable {
+        public let signer: PublicKey
+        public let kind: CounterKind
+        public let id: UInt8
+        public init(_ signer: PublicKey, _ kind: CounterKind, _ id: UInt8) {
+            self.signer = signer
+            self.kind = kind
+            self.id = id
+        }
+    }
+
+    public mutating func count(_ signer: PublicKey, _ kind: CounterKind, _ id: UInt8) {
+        counters[CounterID(signer, kind, id), default: 0] += 1
     }
 }

@@ -571,3 +571,13 @@ public struct MerkleFrontier: Hashable, Sendable {
         return r
     }
 }
+
+/// The size and root of a log's Merkle tree.
+public struct TreeHead: Sendable, Hashable {
+    public var size: UInt64
+    public var root: Bytes32
+    public init(size: UInt64, root: Bytes32) {
+        self.size = size
+        self.root = root
+    }
+}

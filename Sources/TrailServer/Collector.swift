@@ -23,6 +23,8 @@ public final class Collector: @unchecked Sendable {
         public var idleTimeout: TimeAmount = .seconds(300)
         public var durable: Bool = true
         public var mapSize: Int = 1 << 30
+        /// How the store cuts its derived indexes.
+        public var layout = ChainStore.Layout()
         public var pipeline = IngestPipeline.Configuration()
         public var eventLoopThreads: Int = 1
         public init() {}
@@ -49,7 +51,7 @@ public final class Collector: @unchecked Sendable {
         var options = LMDBEnvironment.Options()
         options.durable = configuration.durable
         options.mapSize = configuration.mapSize
-        store = try ChainStore(directory: configuration.dataDirectory, options: options)
+        store = try ChainStore(directory: configuration.dataDirectory, options: options, layout: configuration.layout)
         nodeKey = try NodeKey.loadOrCreate(directory: configuration.dataDirectory)
         pipeline = try IngestPipeline(store: store, configuration: configuration.pipeline, logger: logger)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.eventLoopThreads))

@@ -1,18 +1,21 @@
+import Dispatch
 import Foundation
 import Logging
 import Synchronization
 import TrailCore
 import TrailStore
 
-/// One append batch on its way through the pipeline. Verifier threads write disjoint slots of
-/// `statuses` and `hashes`, so those live in manually allocated buffers rather than arrays.
+/// One append batch on its way through the pipeline. Verification work items write disjoint
+/// slots of `statuses` and `hashes`, so those live in manually allocated buffers.
 final class IngestBatch: @unchecked Sendable {
     let entries: [Entry?]
     /// Pre-sequencing verdicts: nil = verified and waiting for the sequencer.
     let statuses: UnsafeMutableBufferPointer<AppendStatus?>
     let hashes: UnsafeMutableBufferPointer<Bytes32>
     let completion: @Sendable (Result<[AppendStatus], TrailError>) -> Void
-    var chunksLeft = 0
+    /// Verification chunks still running.
+    let chunksLeft = Atomic<Int>(0)
+    /// Set (under the pipeline's lock) once every chunk is done.
     var verified = false
 
     init(decoded: [Result<Entry, TrailError>], completion: @escaping @Sendable (Result<[AppendStatus], TrailError>) -> Void) {
@@ -42,6 +45,14 @@ final class IngestBatch: @unchecked Sendable {
     }
 
     var count: Int { entries.count }
+
+    /// The batch as the rules engine's input.
+    var candidates: [RulesEngine.Candidate] {
+        (0..<count).map { i in
+            if let s = statuses[i] { return .refused(s) }
+            return .entry(entries[i]!, hash: hashes[i])
+        }
+    }
 }
 
 /// Counters the pipeline exposes for metrics and benchmarks.
@@ -55,13 +66,15 @@ public struct IngestStats: Sendable {
     public var logSize: UInt64 = 0
 }
 
-/// The path of an entry after decoding: parallel Ed25519 verification on dedicated threads
-/// (one per core), then one sequencer thread that applies the chain rules in submission order
-/// and writes many batches in one LMDB transaction (group commit) before acknowledging any.
+/// The path of an entry after decoding: Ed25519 verification in parallel on a concurrent
+/// Dispatch queue (chunks of a batch run on every core), then one sequencer thread that hands
+/// verified batches, in submission order, to the rules engine, writes what it decided for many
+/// batches in one LMDB transaction (group commit), and acknowledges them once it is durable.
 public final class IngestPipeline: @unchecked Sendable {
     public struct Configuration: Sendable {
-        /// Verifier threads; defaults to the number of cores.
-        public var verifiers: Int = ProcessInfo.processInfo.activeProcessorCount
+        /// Entries per verification work item; a batch is split into chunks of about this size
+        /// so that every core gets a share of it.
+        public var verifyChunk: Int = 32
         /// Entries accepted into the pipeline but not yet acknowledged, across all connections.
         /// Past it, batches are answered `overloaded`.
         public var maxPendingEntries: Int = 200_000
@@ -69,48 +82,41 @@ public final class IngestPipeline: @unchecked Sendable {
         public var maxGroupEntries: Int = 50_000
         /// Thresholds of the trust-flag rules.
         public var trust = TrustRules()
+        /// The collector's clock (ms since the epoch): the time of each group commit, on which
+        /// the rate and retry windows run. Tests set it; it defaults to the system clock.
+        public var clock: @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1000) }
         public init() {}
-    }
-
-    private struct Chunk {
-        let batch: IngestBatch
-        let range: Range<Int>
     }
 
     let store: ChainStore
     let configuration: Configuration
     let logger: Logger
+    private let verifyQueue = DispatchQueue(label: "trail.verify", qos: .userInitiated, attributes: .concurrent)
 
     private let lock = NSCondition()
     // Guarded by `lock`:
-    private var jobs: [Chunk] = []
-    private var jobHead = 0
     private var ordered: [IngestBatch] = []
     private var orderedHead = 0
     private var pendingEntries = 0
     private var stopping = false
-    private var threads: [Thread] = []
+    private var running = false
 
-    // Owned by the sequencer thread:
-    private var heads: [PublicKey: ChainHead]
-    private var nextIndex: UInt64
-    private var frontier: MerkleFrontier
-    private let accountant: Accountant
+    // Owned by the sequencer thread (read elsewhere only through `treeBox`).
+    private var engine: RulesEngine
     private let treeBox: Mutex<TreeHead>
-
     private let statsBox = Mutex(IngestStats())
-    private let allStopped = DispatchSemaphore(value: 0)
+    private let stopped = DispatchSemaphore(value: 0)
 
     public init(store: ChainStore, configuration: Configuration = .init(), logger: Logger) throws {
         self.store = store
         self.configuration = configuration
         self.logger = logger
-        heads = try store.allHeads()
-        nextIndex = try store.logSize()
-        frontier = try store.merkleFrontier(size: nextIndex)
-        accountant = Accountant(store: store, rules: configuration.trust)
-        treeBox = Mutex(TreeHead(size: frontier.size, root: frontier.root))
-        statsBox.withLock { $0.logSize = nextIndex }
+        let size = try store.logSize()
+        engine = RulesEngine(
+            rules: configuration.trust, signers: store.signerStates(), frontier: try store.merkleFrontier(size: size),
+            lastTimeMs: try store.lastGroupTime())
+        treeBox = Mutex(engine.tree)
+        statsBox.withLock { $0.logSize = size }
     }
 
     public var stats: IngestStats { statsBox.withLock { $0 } }
@@ -118,39 +124,38 @@ public final class IngestPipeline: @unchecked Sendable {
     /// Size and root of the log's Merkle tree over everything committed (durable).
     public var tree: TreeHead { treeBox.withLock { $0 } }
 
-    /// Starts the verifier threads and the sequencer.
+    /// Starts the sequencer thread.
     public func start() {
-        let n = max(1, configuration.verifiers)
-        for i in 0..<n {
-            let t = Thread { [self] in verifierLoop() }
-            t.name = "trail-verify-\(i)"
-            t.stackSize = 1 << 20
-            threads.append(t)
-        }
+        lock.lock()
+        running = true
+        lock.unlock()
         let s = Thread { [self] in sequencerLoop() }
         s.name = "trail-sequencer"
-        threads.append(s)
-        for t in threads { t.start() }
-        logger.info("ingest pipeline started", metadata: ["verifiers": "\(n)", "log_size": "\(nextIndex)"])
+        s.start()
+        logger.info("ingest pipeline started", metadata: ["log_size": "\(engine.nextIndex)"])
     }
 
-    /// Finishes every batch already submitted, then stops the threads.
+    /// Finishes every batch already submitted, then stops the sequencer.
     public func stop() {
         lock.lock()
         stopping = true
+        let wasRunning = running
         lock.broadcast()
         lock.unlock()
-        let n = threads.count
-        for _ in 0..<n { allStopped.wait() }
-        threads = []
+        if wasRunning { stopped.wait() }
     }
 
     /// Submits a batch of decoded entries (decode failures carry their error). `completion` runs
-    /// on the sequencer thread after the batch is durable, or at once if the pipeline is full.
+    /// on the sequencer thread after the batch is durable, or at once (on the caller's thread)
+    /// if the batch is empty, the pipeline is full or it is stopping.
     public func submit(
         _ decoded: [Result<Entry, TrailError>],
         completion: @escaping @Sendable (Result<[AppendStatus], TrailError>) -> Void
     ) {
+        guard !decoded.isEmpty else {
+            completion(.success([]))
+            return
+        }
         let batch = IngestBatch(decoded: decoded, completion: completion)
         lock.lock()
         if stopping {
@@ -168,54 +173,30 @@ public final class IngestPipeline: @unchecked Sendable {
             return
         }
         pendingEntries += batch.count
-        let workers = max(1, configuration.verifiers)
-        let chunkSize = max(8, min(64, (batch.count + workers - 1) / workers))
-        var start = 0
-        while start < batch.count {
-            let end = min(batch.count, start + chunkSize)
-            jobs.append(Chunk(batch: batch, range: start..<end))
-            batch.chunksLeft += 1
-            start = end
-        }
         ordered.append(batch)
-        lock.broadcast()
         lock.unlock()
+
+        let chunk = max(1, configuration.verifyChunk)
+        let chunks = (batch.count + chunk - 1) / chunk
+        batch.chunksLeft.store(chunks, ordering: .relaxed)
+        for c in 0..<chunks {
+            let range = (c * chunk)..<min(batch.count, (c + 1) * chunk)
+            verifyQueue.async { [self] in
+                Self.verify(batch, range)
+                if batch.chunksLeft.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+                    lock.lock()
+                    batch.verified = true
+                    lock.signal()
+                    lock.unlock()
+                }
+            }
+        }
     }
 
     // MARK: Verification
 
-    private func verifierLoop() {
-        while true {
-            lock.lock()
-            while jobHead == jobs.count && !stopping { lock.wait() }
-            if jobHead == jobs.count {
-                lock.unlock()
-                break
-            }
-            let chunk = jobs[jobHead]
-            jobHead += 1
-            if jobHead > 4096 && jobHead * 2 > jobs.count {
-                jobs.removeFirst(jobHead)
-                jobHead = 0
-            }
-            lock.unlock()
-
-            verify(chunk)
-
-            lock.lock()
-            chunk.batch.chunksLeft -= 1
-            if chunk.batch.chunksLeft == 0 {
-                chunk.batch.verified = true
-                lock.broadcast()
-            }
-            lock.unlock()
-        }
-        threadStopped()
-    }
-
-    private func verify(_ chunk: Chunk) {
-        let batch = chunk.batch
-        for i in chunk.range {
+    private static func verify(_ batch: IngestBatch, _ range: Range<Int>) {
+        for i in range {
             guard let entry = batch.entries[i] else { continue }
             batch.hashes[i] = entry.hash
             do {
@@ -257,40 +238,30 @@ public final class IngestPipeline: @unchecked Sendable {
             pendingEntries -= entries
             lock.unlock()
         }
-        threadStopped()
+        stopped.signal()
     }
 
-    private func threadStopped() {
-        allStopped.signal()
-    }
-
-    /// Applies the chain rules to a group of batches and commits them in one transaction.
+    /// Decides a group with the rules engine, commits what it decided, and acknowledges.
     private func commit(_ group: [IngestBatch]) {
-        let result: (ChainStore.Group, ([[AppendStatus]], MerkleFrontier, Accountant.Scratch))
+        let now = configuration.clock()
+        let decision: RulesEngine.Decision
         do {
-            result = try store.commit { (txn, store) in
-                try self.decide(group, txn, store)
-            }
+            decision = try engine.decide(group.map(\.candidates), nowMs: now, view: store)
+            try store.commit(decision.writes)
         } catch {
             let e = (error as? TrailError) ?? TrailError(.storage, "\(error)")
             logger.error("group commit failed", metadata: ["error": "\(e)"])
             for b in group { b.completion(.failure(e)) }
             return
         }
-        let (written, (statuses, newFrontier, scratch)) = result
-        // Durable now: publish the new heads, accountability state and tree, then acknowledge.
-        for (signer, head) in written.heads { heads[signer] = head }
-        accountant.commit(scratch)
-        nextIndex += UInt64(written.appended.count)
-        if newFrontier.size != frontier.size {
-            frontier = newFrontier
-            let head = TreeHead(size: newFrontier.size, root: newFrontier.root)
-            treeBox.withLock { $0 = head }
-        }
+        // Durable now: the decision becomes the engine's state, then every batch is acknowledged.
+        engine.apply(decision)
+        let tree = decision.writes.tree
+        treeBox.withLock { $0 = tree }
         var accepted: UInt64 = 0
         var duplicates: UInt64 = 0
         var rejected: UInt64 = 0
-        for s in statuses {
+        for s in decision.statuses {
             for st in s {
                 switch st {
                 case .accepted, .noted: accepted += 1
@@ -299,81 +270,14 @@ public final class IngestPipeline: @unchecked Sendable {
                 }
             }
         }
-        let logSize = nextIndex
         statsBox.withLock {
             $0.accepted += accepted
             $0.duplicates += duplicates
             $0.rejected += rejected
-            $0.equivocations += UInt64(written.equivocations.count)
+            $0.equivocations += UInt64(decision.writes.equivocations.count)
             $0.groups += 1
-            $0.logSize = logSize
+            $0.logSize = tree.size
         }
-        for (b, s) in zip(group, statuses) { b.completion(.success(s)) }
-    }
-
-    /// Pure with respect to the sequencer's state: may run twice if the map has to grow.
-    private func decide(
-        _ group: [IngestBatch], _ txn: borrowing LMDBTransaction, _ store: ChainStore
-    ) throws -> (ChainStore.Group, ([[AppendStatus]], MerkleFrontier, Accountant.Scratch)) {
-        var out = ChainStore.Group()
-        var scratch = Accountant.Scratch()
-        var tree = frontier
-        var groupHashes: [Bytes32: UInt64] = [:]
-        var index = nextIndex
-        var all: [[AppendStatus]] = []
-        all.reserveCapacity(group.count)
-        for batch in group {
-            var statuses: [AppendStatus] = []
-            statuses.reserveCapacity(batch.count)
-            for i in 0..<batch.count {
-                if let s = batch.statuses[i] {
-                    statuses.append(s)
-                    continue
-                }
-                let entry = batch.entries[i]!
-                let hash = batch.hashes[i]
-                let head = out.heads[entry.signer] ?? heads[entry.signer] ?? .empty
-                if entry.seq == head.nextSeq {
-                    if entry.prev == head.hash {
-                        let verdict = try accountant.check(entry, index: index, &scratch, &out.accounts, txn)
-                        guard case .accept(let violations, let flags) = verdict else {
-                            if case .reject(let e) = verdict { statuses.append(.rejected(e.code)) }
-                            continue
-                        }
-                        out.appended.append((index, entry, hash))
-                        tree.append(hash) { node, nodeHash in
-                            if node.level >= ChainStore.storedMerkleLevel { out.merkleNodes.append((node, nodeHash)) }
-                        }
-                        out.heads[entry.signer] = ChainHead(nextSeq: entry.seq + 1, hash: hash)
-                        groupHashes[hash] = index
-                        statuses.append(.accepted(index: index, violations: violations, flags: flags))
-                        index += 1
-                    } else {
-                        statuses.append(.conflict(head: head))
-                    }
-                } else if entry.seq > head.nextSeq {
-                    statuses.append(.gap(head: head))
-                } else if let existing = try groupHashes[hash] ?? store.index(ofHash: hash, in: txn) {
-                    statuses.append(.duplicate(index: existing))
-                } else {
-                    // A different, validly signed entry at a position already taken: evidence.
-                    out.equivocations.append((entry, hash))
-                    statuses.append(.equivocation(head: head))
-                }
-            }
-            all.append(statuses)
-        }
-        return (out, (all, tree, scratch))
-    }
-}
-
-
-/// The size and root of a log's Merkle tree.
-public struct TreeHead: Sendable, Hashable {
-    public var size: UInt64
-    public var root: Bytes32
-    public init(size: UInt64, root: Bytes32) {
-        self.size = size
-        self.root = root
+        for (b, s) in zip(group, decision.statuses) { b.completion(.success(s)) }
     }
 }

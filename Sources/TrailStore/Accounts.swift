@@ -1,22 +1,7 @@
 import Foundation
 import TrailCore
 
-/// What the collector knows about a key as an agent: its owner (from the owner's registration)
-/// and its active policy. One record per agent in the `agents` database.
-public struct AgentRecord: Sendable, Hashable {
-    public var owner: PublicKey
-    public var registration: UInt64
-    /// Log index and version of the active policy, if any.
-    public var policy: UInt64?
-    public var policyVersion: UInt32
-
-    public init(owner: PublicKey, registration: UInt64, policy: UInt64? = nil, policyVersion: UInt32 = 0) {
-        self.owner = owner
-        self.registration = registration
-        self.policy = policy
-        self.policyVersion = policyVersion
-    }
-
+extension AgentRecord {
     static let size = 32 + 8 + 8 + 4
 
     func encode() -> [UInt8] {
@@ -29,67 +14,15 @@ public struct AgentRecord: Sendable, Hashable {
     }
 
     init(_ v: UnsafeRawBufferPointer) {
-        owner = Bytes32(unsafe: UnsafeRawBufferPointer(rebasing: v[0..<32]))
-        registration = Key.readU64(v, at: 32)
         let p = Key.readU64(v, at: 40)
-        policy = p == .max ? nil : p
-        policyVersion = UInt32(v[48]) << 24 | UInt32(v[49]) << 16 | UInt32(v[50]) << 8 | UInt32(v[51])
+        self.init(
+            owner: Bytes32(unsafe: UnsafeRawBufferPointer(rebasing: v[0..<32])), registration: Key.readU64(v, at: 32),
+            policy: p == .max ? nil : p, policyVersion: Key.readU32(v, at: 48))
     }
 }
 
-/// Latency statistics of one model id across the log, for the speed-anomaly flag.
-public struct ModelStats: Sendable, Hashable {
-    public var count: UInt64 = 0
-    public var meanLatencyMs: Double = 0
-    public init(count: UInt64 = 0, meanLatencyMs: Double = 0) {
-        self.count = count
-        self.meanLatencyMs = meanLatencyMs
-    }
-
-    public mutating func add(_ latencyMs: UInt32) {
-        count += 1
-        meanLatencyMs += (Double(latencyMs) - meanLatencyMs) / Double(count)
-    }
-}
-
-/// A signer's counters: violations by rule, flags by flag, reports about it by category.
-public enum CounterKind: UInt8, Sendable {
-    case violation = 1, flag = 2, reportCategory = 3
-}
-
-/// The accountability indexes one group commit writes, next to its entries.
-public struct AccountDelta: Sendable {
-    /// New values of agent records (absolute).
-    public var agents: [PublicKey: AgentRecord] = [:]
-    public var policies: [(agent: PublicKey, index: UInt64, version: UInt32)] = []
-    public var notes: [(signer: PublicKey, index: UInt64, violations: PolicyViolations, flags: TrustFlags)] = []
-    /// Increments, keyed by signer and counter.
-    public var counters: [CounterID: UInt64] = [:]
-    public var reports: [(subject: PublicKey, index: UInt64, reporter: PublicKey, category: ReportCategory, fromMs: UInt64, toMs: UInt64)] = []
-    /// Actions and receipts by signer and timestamp, for time-window questions.
-    public var times: [(signer: PublicKey, timestampMs: UInt64, seq: UInt64, index: UInt64)] = []
-    public var runs: [(commitment: Bytes32, index: UInt64)] = []
-    /// New values of model statistics (absolute).
-    public var models: [String: ModelStats] = [:]
-
-    public init() {}
-
-    public struct CounterID: Hashable, Sendable {
-        public let signer: PublicKey
-        public let kind: CounterKind
-        public let id: UInt8
-        public init(_ signer: PublicKey, _ kind: CounterKind, _ id: UInt8) {
-            self.signer = signer
-            self.kind = kind
-            self.id = id
-        }
-
-        var key: [UInt8] { signer.bytes + [kind.rawValue, id] }
-    }
-
-    public mutating func count(_ signer: PublicKey, _ kind: CounterKind, _ id: UInt8) {
-        counters[CounterID(signer, kind, id), default: 0] += 1
-    }
+extension AccountDelta.CounterID {
+    var key: [UInt8] { signer.bytes + [kind.rawValue, id] }
 }
 
 extension ChainStore {
@@ -98,10 +31,6 @@ extension ChainStore {
     /// An agent's record (owner, active policy), read through `txn`.
     public func agentRecord(_ agent: PublicKey, in txn: borrowing LMDBTransaction) throws -> AgentRecord? {
         try agent.withUnsafeBytes { k in try txn.withValue(agents, k) { $0.map(AgentRecord.init) } }
-    }
-
-    public func agentRecord(_ agent: PublicKey) throws -> AgentRecord? {
-        try environment.read { txn in try agentRecord(agent, in: txn) }
     }
 
     /// Every policy declared for `agent` by its owner, oldest first: log index and version.
@@ -159,35 +88,6 @@ extension ChainStore {
             }
             return out
         }
-    }
-
-    /// True if `signer` has an action or receipt with a timestamp in `fromMs...toMs`.
-    public func hasEntry(of signer: PublicKey, fromMs: UInt64, toMs: UInt64) throws -> Bool {
-        try environment.read { txn in
-            var found = false
-            try (signer.bytes + Key.u64(fromMs)).withUnsafeBytes { s in
-                try txn.scan(times, from: s) { k, _ in
-                    found = k.count == 48 && Bytes32(unsafe: UnsafeRawBufferPointer(rebasing: k[0..<32])) == signer && Key.readU64(k, at: 32) <= toMs
-                    return false
-                }
-            }
-            return found
-        }
-    }
-
-    /// Log indices of `signer`'s actions and receipts with timestamps from `sinceMs`, oldest
-    /// timestamp first, at most the newest `limit`.
-    public func timedEntries(of signer: PublicKey, sinceMs: UInt64, limit: Int, in txn: borrowing LMDBTransaction) throws -> [(timestampMs: UInt64, index: UInt64)] {
-        var out: [(UInt64, UInt64)] = []
-        try (signer.bytes + Key.u64(sinceMs)).withUnsafeBytes { s in
-            try txn.scan(times, from: s) { k, v in
-                guard k.count == 48, Bytes32(unsafe: UnsafeRawBufferPointer(rebasing: k[0..<32])) == signer else { return false }
-                out.append((Key.readU64(k, at: 32), Key.readU64(v)))
-                if out.count > limit { out.removeFirst(out.count - limit) }
-                return true
-            }
-        }
-        return out
     }
 
     /// Log indices of the entries (actions and receipts) carrying `commitment`.
@@ -260,18 +160,7 @@ extension ChainStore {
             w.u64(r.toMs)
             try (r.subject.bytes + Key.u64(r.index)).withUnsafeBytes { k in try w.bytes.withUnsafeBytes { v in try txn.put(reports, k, v) } }
         }
-        // One entry per action: one key buffer, reused.
-        var key = ByteWriter(capacity: 48)
-        var value = ByteWriter(capacity: 8)
-        for t in d.times {
-            key.bytes.removeAll(keepingCapacity: true)
-            key.bytes32(t.signer)
-            key.u64(t.timestampMs)
-            key.u64(t.seq)
-            value.bytes.removeAll(keepingCapacity: true)
-            value.u64(t.index)
-            try key.bytes.withUnsafeBytes { k in try value.bytes.withUnsafeBytes { v in try txn.put(times, k, v) } }
-        }
+        var key = ByteWriter(capacity: 40)
         for r in d.runs {
             key.bytes.removeAll(keepingCapacity: true)
             key.bytes32(r.commitment)
@@ -286,9 +175,3 @@ extension ChainStore {
     }
 }
 
-extension ChainStore {
-    /// The encoded entry at a log index, read through `txn`.
-    public func entry(at index: UInt64, in txn: borrowing LMDBTransaction) throws -> [UInt8]? {
-        try Key.u64(index).withUnsafeBytes { (k) in try txn.get(entries, k) }
-    }
-}

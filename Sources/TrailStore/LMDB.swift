@@ -164,6 +164,38 @@ public struct LMDBTransaction: ~Copyable {
         if rc != MDB_NOTFOUND { try check(rc, "mdb_cursor_get \(db.name)") }
     }
 
+    /// Visits entries with keys <= `from` in descending order until `body` returns false (an empty
+    /// `from` starts at the last key).
+    public func scanBackward(
+        _ db: LMDBDatabase, from: UnsafeRawBufferPointer,
+        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
+        var c: OpaquePointer?
+        try check(mdb_cursor_open(txn, db.dbi, &c), "mdb_cursor_open \(db.name)")
+        defer { mdb_cursor_close(c) }
+        var k = MDB_val(mv_size: from.count, mv_data: UnsafeMutableRawPointer(mutating: from.baseAddress))
+        var v = MDB_val()
+        var rc: Int32
+        if from.count == 0 {
+            rc = mdb_cursor_get(c, &k, &v, MDB_LAST)
+        } else {
+            rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)
+            if rc == MDB_NOTFOUND {
+                rc = mdb_cursor_get(c, &k, &v, MDB_LAST)
+            } else if rc == 0 {
+                let found = UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size)
+                if !found.elementsEqual(from) { rc = mdb_cursor_get(c, &k, &v, MDB_PREV) }
+            }
+        }
+        while rc == 0 {
+            let more = try body(
+                UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size), UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+            if !more { return }
+            rc = mdb_cursor_get(c, &k, &v, MDB_PREV)
+        }
+        if rc != MDB_NOTFOUND { try check(rc, "mdb_cursor_get \(db.name)") }
+    }
+
     /// The last key/value of a database, passed to `body`, or nil if it is empty.
     public func last<R>(_ db: LMDBDatabase, _ body: ((UnsafeRawBufferPointer, UnsafeRawBufferPointer)?) -> R) throws -> R {
         var c: OpaquePointer?
@@ -197,6 +229,22 @@ public enum Key {
         var v: UInt64 = 0
         for i in 0..<8 { v = v << 8 | UInt64(p[offset + i]) }
         return v
+    }
+
+    public static func u32(_ v: UInt32) -> [UInt8] {
+        [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)]
+    }
+
+    public static func readU32(_ p: UnsafeRawBufferPointer, at offset: Int = 0) -> UInt32 {
+        UInt32(p[offset]) << 24 | UInt32(p[offset + 1]) << 16 | UInt32(p[offset + 2]) << 8 | UInt32(p[offset + 3])
+    }
+
+    /// A chain-block key: signer id || first seq.
+    static func block(_ id: UInt32, _ seq: UInt64) -> [UInt8] {
+        var w = ByteWriter(capacity: 12)
+        w.u32(id)
+        w.u64(seq)
+        return w.bytes
     }
 
     public static func signerSeq(_ signer: PublicKey, _ seq: UInt64) -> [UInt8] {

@@ -18,7 +18,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Most concurrent connections.") var maxConnections = 1024
     @Option(help: "Seconds without traffic before a connection is closed.") var idleTimeout: Int64 = 300
     @Option(help: "Entries waiting in the pipeline before batches are answered 'overloaded'.") var maxPending = 200_000
-    @Option(help: "Verifier threads (default: one per core).") var verifiers: Int?
+    @Option(help: "Entries per verification work item (batches are split across all cores).") var verifyChunk = 32
+    @Option(help: ArgumentHelp("Entries per hash-index run (storage layout).", visibility: .hidden)) var hashRun = 65_536
+    @Option(help: ArgumentHelp("Chain positions per chain block (storage layout).", visibility: .hidden)) var chainBlock = 64
+    @Option(help: ArgumentHelp("Log entries after which a signer's positions are written (storage layout).", visibility: .hidden))
+    var chainHorizon = 262_144
     @Flag(help: "Relaxed durability: do not fsync on commit (acknowledged entries may be lost on power failure).")
     var relaxed = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
@@ -50,7 +54,13 @@ struct ServeCommand: AsyncParsableCommand {
         c.idleTimeout = .seconds(idleTimeout)
         c.durable = !relaxed
         c.pipeline.maxPendingEntries = maxPending
-        if let verifiers { c.pipeline.verifiers = verifiers }
+        guard verifyChunk >= 1, hashRun >= 1, chainBlock >= 1, chainHorizon >= 1 else {
+            fail(TrailError(.invalidArgument, "--verify-chunk, --hash-run, --chain-block and --chain-horizon must be at least 1"))
+        }
+        c.pipeline.verifyChunk = verifyChunk
+        c.layout.hashRun = hashRun
+        c.layout.chainBlock = chainBlock
+        c.layout.chainHorizon = chainHorizon
         let collector: Collector
         do {
             collector = try Collector(configuration: c, logger: logger)

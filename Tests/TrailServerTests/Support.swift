@@ -1,3 +1,4 @@
+import Synchronization
 import AgentTrail
 import Foundation
 import Testing
@@ -248,4 +249,12 @@ func httpGet(port: Int, _ path: String) throws -> (status: Int, body: [UInt8]) {
 
 func jsonObject(_ bytes: [UInt8]) throws -> [String: Any] {
     try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+}
+
+/// A collector clock a test sets (ms since the epoch), for rules that run on collector time.
+final class TestClock: Sendable {
+    private let ms: Atomic<UInt64>
+    init(_ start: UInt64) { ms = Atomic(start) }
+    func set(_ v: UInt64) { ms.store(v, ordering: .relaxed) }
+    var reading: @Sendable () -> UInt64 { { [ms = self] in ms.ms.load(ordering: .relaxed) } }
 }

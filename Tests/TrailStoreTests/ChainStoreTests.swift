@@ -20,17 +20,33 @@ func signedChain(_ name: String, count: Int) -> [Entry] {
     }
 }
 
+/// A store and the rules engine over it, committing as the sequencer does.
+struct Ledger {
+    let store: ChainStore
+    var engine: RulesEngine
+
+    init(_ store: ChainStore, rules: TrustRules = TrustRules()) throws {
+        self.store = store
+        engine = RulesEngine(
+            rules: rules, signers: store.signerStates(), frontier: try store.merkleFrontier(size: try store.logSize()),
+            lastTimeMs: try store.lastGroupTime())
+    }
+
+    /// Decides and commits one group of one batch at collector time `nowMs`.
+    @discardableResult
+    mutating func append(_ entries: [Entry], nowMs: UInt64 = 1_800_000_000_000) throws -> [AppendStatus] {
+        let d = try engine.decide([entries.map { .entry($0, hash: $0.hash) }], nowMs: nowMs, view: store)
+        try store.commit(d.writes)
+        engine.apply(d)
+        return d.statuses[0]
+    }
+}
+
 /// Commits entries in log order as the sequencer would.
 func append(_ store: ChainStore, _ entries: [Entry]) throws {
-    let start = try store.logSize()
-    _ = try store.commit { _, _ in
-        var g = ChainStore.Group()
-        for (i, e) in entries.enumerated() {
-            g.appended.append((start + UInt64(i), e, e.hash))
-            g.heads[e.signer] = ChainHead(nextSeq: e.seq + 1, hash: e.hash)
-        }
-        return (g, ())
-    }
+    var ledger = try Ledger(store)
+    let statuses = try ledger.append(entries)
+    precondition(statuses.allSatisfy(\.isAccepted), "\(statuses)")
 }
 
 @Suite("LMDB chain store")
@@ -45,7 +61,7 @@ struct ChainStoreTests {
             let store = try ChainStore(directory: dir)
             #expect(try store.logSize() == 50)
             #expect(try store.head(of: chain[0].signer) == ChainHead(nextSeq: 50, hash: chain[49].hash))
-            #expect(try store.allHeads().count == 1)
+            #expect(store.signerStates().count == 1)
             for (i, e) in chain.enumerated() {
                 #expect(try store.index(ofHash: e.hash) == UInt64(i))
                 #expect(try store.entry(at: UInt64(i)) == e.encoded)
@@ -79,13 +95,17 @@ struct ChainStoreTests {
             let a = signedChain("a", count: 2)
             let rival = signedChain("a", count: 1)[0]  // same position, same bytes: not evidence
             let other = signedChain("b", count: 1)[0]
-            _ = try store.commit { _, _ in
-                var g = ChainStore.Group()
-                g.equivocations = [(a[1], a[1].hash), (other, other.hash)]
-                return (g, ())
-            }
-            #expect(try store.equivocations(of: a[0].signer) == [a[1].encoded])
-            #expect(try store.equivocations(of: other.signer) == [other.encoded])
+            var ledger = try Ledger(store)
+            let b = signedChain("b", count: 1)
+            try ledger.append([a[0], b[0]])
+            // Another entry at a's seq 0 (signed over other content), and the very same entry again.
+            let key = SigningKey(seed: SHA256.hash(Array("a".utf8)))
+            let competing = try EntryCodec.sign(
+                UnsignedEntry(signer: key.publicKey, seq: 0, timestampMs: 2, prev: .zero, body: a[1].body), with: key)
+            let statuses = try ledger.append([competing, rival])
+            #expect(statuses == [.equivocation(head: ChainHead(nextSeq: 1, hash: a[0].hash)), .duplicate(index: 0)])
+            #expect(try store.equivocations(of: a[0].signer) == [competing.encoded])
+            #expect(try store.equivocations(of: other.signer) == [])
             #expect(rival.hash == a[0].hash)
         }
     }

@@ -74,7 +74,7 @@ STATUSES = {
 # bit -> name, in bit order (SPEC 2.1)
 VIOLATIONS = ["action_not_allowed", "action_denied", "target_not_allowed", "rate_exceeded"]
 TRUST_FLAGS = ["retried", "hedged", "incomplete", "high_latency", "error", "human_review",
-               "a2a_delegated", "speed_anomaly"]
+               "a2a_delegated", "speed_anomaly", "clock_regressed", "clock_skew"]
 STATUS_CODES = {name: (code, shape) for code, (name, shape) in STATUSES.items()}
 STATUS_KEYS = {
     "index": ["index"],

@@ -144,7 +144,7 @@ add_invalid("ack_missing_status", "server",
             frame(0x04, struct.pack(">QHB", 1, 2, 0) + bytes(8)), E102)
 add_invalid("ack_unknown_status", "server", frame(0x04, struct.pack(">QHBQ", 1, 1, 10, 0)), E102)
 add_invalid("ack_noted_undefined_violation", "server", frame(0x04, struct.pack(">QHBQBH", 1, 1, 8, 0, 0x10, 0)), E102)
-add_invalid("ack_noted_undefined_flag", "server", frame(0x04, struct.pack(">QHBQBH", 1, 1, 8, 0, 0, 0x100)), E102)
+add_invalid("ack_noted_undefined_flag", "server", frame(0x04, struct.pack(">QHBQBH", 1, 1, 8, 0, 0, 0x400)), E102)
 add_invalid("ack_noted_nothing", "server", frame(0x04, struct.pack(">QHBQBH", 1, 1, 8, 0, 0, 0)), E102)
 add_invalid("ack_noted_truncated", "server", frame(0x04, struct.pack(">QHBQB", 1, 1, 8, 0, 1)), E102)
 
