@@ -45,6 +45,44 @@ struct HTTPAPITests {
         }
     }
 
+    /// The hash index lives partly in memory (the tail) and partly in sealed runs: an entry is
+    /// found by hash, over HTTP, as soon as its ack has arrived, also while runs and chain
+    /// blocks are being written behind it, and after a restart.
+    @Test func aLookupRightAfterTheAckFindsTheEntry() async throws {
+        try await withTemporaryDirectory { dir in
+            let small: (inout Collector.Configuration) -> Void = {
+                $0.layout.hashRun = 8
+                $0.layout.chainBlock = 3
+                $0.layout.chainHorizon = 20
+            }
+            var collector = try await startCollector(directory: dir, small)
+            var agents = (0..<4).map { TestAgent("lookup-\($0)") }
+            var all: [Entry] = []
+            var s: RawSocket? = try RawSocket(port: collector.localAddress!.port!)
+            try s!.hello()
+            for round in 0..<30 {
+                let batch = (0..<(1 + round % 3)).map { i in agents[(round + i) % 4].next() }
+                let statuses = try s!.append(batch, id: UInt64(round))
+                #expect(statuses.allSatisfy { $0.isAccepted })
+                for e in batch {
+                    let (st, body) = try httpGet(port: collector.httpAddress!.port!, "/v1/entries/\(e.hash.hex)")
+                    #expect(st == 200, "entry \(all.count) not found right after its ack")
+                    #expect(try jsonObject(body)["index"] as? Int == all.count)
+                    all.append(e)
+                }
+            }
+            s = nil
+            try await collector.shutdown()
+            collector = try await startCollector(directory: dir, small)
+            for (i, e) in all.enumerated() {
+                let (st, body) = try httpGet(port: collector.httpAddress!.port!, "/v1/entries/\(e.hash.hex)")
+                #expect(st == 200)
+                #expect(try jsonObject(body)["index"] as? Int == i)
+            }
+            try await collector.shutdown()
+        }
+    }
+
     @Test func entriesAgentsAndChainVerification() async throws {
         try await withCollector { collector, port in
             let http = collector.httpAddress!.port!
