@@ -292,7 +292,7 @@ enum CorpusGenerator {
     static let retryWindowMs: UInt64 = 10 * 60 * 1000
     static let highLatencyMs: UInt32 = 30_000
 
-    /// The owner count for `agents` governed by a third: one owner per ten governed agents.
+    /// The governed agents: every third one, from agent 0.
     static func governedAgents(_ agents: Int) -> [Int] { stride(from: 0, to: agents, by: 3).map { $0 } }
     static func ownerKey(seed: String, index: Int) -> SigningKey { SigningKey(seed: SHA256.hash(Array("\(seed)-owner-\(index)".utf8))) }
     static func observerKey(seed: String, index: Int) -> SigningKey { SigningKey(seed: SHA256.hash(Array("\(seed)-observer-\(index)".utf8))) }
