@@ -774,7 +774,6 @@ struct Replayer {
         }
         var conns: [TrailConnection] = []
         for _ in 0..<connections { conns.append(try await TrailConnection.connect(host: host, port: port, clientName: "trail-bench")) }
-        defer { for c in conns { Task { await c.close() } } }
         let maxBatch = max(1, min(batch, Int(conns[0].limits.maxBatch)))
         let clock = ContinuousClock()
         let start = clock.now
@@ -785,7 +784,21 @@ struct Replayer {
             try await Task.sleep(until: deadline + .seconds(60), clock: clock)
             for c in all { await c.close() }
         }
-        defer { watchdog.cancel() }
+        do {
+            let r = try await replayPhases(lanesByPhase, conns, maxBatch: maxBatch, deadline: deadline, clock: clock)
+            watchdog.cancel()
+            for c in conns { await c.close() }
+            return r
+        } catch {
+            watchdog.cancel()
+            for c in conns { await c.close() }
+            throw error
+        }
+    }
+
+    private func replayPhases(
+        _ lanesByPhase: [[[Int]]], _ conns: [TrailConnection], maxBatch: Int, deadline: ContinuousClock.Instant, clock: ContinuousClock
+    ) async throws -> ReplayResult {
         var result = ReplayResult()
         for (p, lanes) in lanesByPhase.enumerated() {
             let measured = p == lanesByPhase.count - 1
