@@ -11,24 +11,46 @@ struct BenchCommand: AsyncParsableCommand {
 
     struct Gen: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a pre-signed corpus: every agent's chain, interleaved round-robin.")
+            abstract: "Write a pre-signed corpus: every agent's chain, interleaved evenly, with what the collector must answer to each entry.",
+            discussion: """
+                --governed adds owners who register a third of the agents with policies (a setup phase the replay sends \
+                first), observers' reports, and actions that raise every trust flag and break every policy rule. The \
+                hostile fractions (of --entries) mix in entries the collector must refuse without harming the chains.
+                """)
         @Option(help: "Number of agents (signers).") var agents = 1000
-        @Option(help: "Total number of entries.") var entries = 1_000_000
+        @Option(help: "Total number of the agents' own entries (their chains).") var entries = 1_000_000
         @Option(help: "Output file.") var out: String
-        @Option(help: "Seed text for the agents' keys (same seed, same corpus).") var seed = "agenttrail-bench"
+        @Option(help: "Seed text for the keys (same seed and options, same corpus).") var seed = "agenttrail-bench"
+        @Flag(help: "Owners, policies, reports and actions that exercise every accountability rule and trust flag.") var governed = false
+        @Option(help: "Fraction of --entries added with a bad signature.") var badSignatures = 0.0
+        @Option(help: "Fraction added that does not decode.") var malformed = 0.0
+        @Option(help: "Fraction added as the very same entry resent.") var duplicates = 0.0
+        @Option(help: "Fraction added as validly signed entries with a wrong prev.") var conflicts = 0.0
+        @Option(help: "Fraction added as validly signed entries past the chain's next seq.") var gaps = 0.0
+        @Option(help: "Fraction added as other validly signed entries at a taken seq.") var equivocations = 0.0
 
         func run() async throws {
-            guard agents >= 1, entries >= 1, agents <= entries else {
-                fail(TrailError(.invalidArgument, "need 1 <= agents <= entries"))
+            guard agents >= 1, entries >= 1, agents <= entries, agents <= 10_000_000, entries <= 100_000_000 else {
+                fail(TrailError(.invalidArgument, "need 1 <= agents <= entries (at most 10M agents, 100M entries)"))
+            }
+            let o = CorpusOptions(
+                agents: agents, entries: entries, seed: seed, governed: governed, badSignatures: badSignatures, malformed: malformed,
+                duplicates: duplicates, conflicts: conflicts, gaps: gaps, equivocations: equivocations)
+            for (name, f) in o.hostileFractions where !(0...1).contains(f) {
+                fail(TrailError(.invalidArgument, "--\(name.replacingOccurrences(of: "_", with: "-")) must be a fraction between 0 and 1"))
             }
             let start = ContinuousClock.now
-            let corpus = Corpus.generate(agents: agents, entries: entries, seed: seed) { done in
-                progress("signed \(done)/\(entries)")
-            }
+            let bar = ProgressBar(total: entries, label: "signed")
+            let corpus = CorpusGenerator.generate(o) { bar.advance(by: $0) }
+            bar.finish()
+            status("writing \(out)")
             do { try corpus.write(to: out) } catch { fail(error) }
+            statusDone()
             let secs = (ContinuousClock.now - start).seconds
-            progressDone()
-            print("wrote \(entries) entries of \(agents) agents to \(out) (\(corpus.byteCount) bytes) in \(String(format: "%.1f", secs)) s")
+            let phases = corpus.phases.map { "\($0.entries.count)" }.joined(separator: " + ")
+            print("wrote \(corpus.entryCount) entries (phases: \(phases)) of \(agents) agents to \(out) (\(corpus.byteCount) bytes) in \(String(format: "%.1f", secs)) s")
+            let x = corpus.expectedCounts
+            print("expected: " + Expectation.names.enumerated().filter { x.byStatus[$0.offset] > 0 }.map { "\($0.element) \(x.byStatus[$0.offset])" }.joined(separator: ", "))
         }
     }
 
@@ -72,21 +94,21 @@ struct BenchCommand: AsyncParsableCommand {
                 file = try MappedFile(path: bundle)
             } catch { fail(error, status: 2) }
             defer { file.close() }
-            progress("measuring the Ed25519 limit (\(cores) threads, \(limitSeconds) s)")
+            status("measuring the Ed25519 limit (\(cores) threads, \(limitSeconds) s)")
             let before = VerifyLimit.measure(threads: cores, seconds: limitSeconds)
             var rates: [Double] = []
             var entries = 0
             for r in 0..<max(1, runs) {
-                progress("verification run \(r + 1)/\(runs)")
+                status("verification run \(r + 1)/\(runs)")
                 let start = ContinuousClock.now
                 do throws(BundleFailure) {
                     entries = try BundleVerifier.verify(file.bytes, trustedKey: key, threads: cores).entries
                 } catch { fail(error.error) }
                 rates.append(Double(entries) / (ContinuousClock.now - start).seconds)
             }
-            progress("measuring the Ed25519 limit again")
+            status("measuring the Ed25519 limit again")
             let after = VerifyLimit.measure(threads: cores, seconds: limitSeconds)
-            progressDone()
+            statusDone()
             let limit = (before + after) / 2
             let best = rates.max()!
             if json {
@@ -106,72 +128,244 @@ struct BenchCommand: AsyncParsableCommand {
 
     struct Replay: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Stream a corpus to a collector and report entries/s, ack latency and the ratio to the Ed25519 limit.")
+            abstract: "Stream a corpus to a collector and report entries/s, ack latency, the ratio to the Ed25519 limit and every status's count.",
+            discussion: """
+                Measures the Ed25519 limit, sends the corpus's setup phases (each one fully acknowledged before the next), \
+                streams the last phase (the measured one), measures the limit again, and divides by the higher of the \
+                two limits. Every ack is compared with what the corpus expects of that entry.
+                """)
         @Argument(help: "A corpus written by 'trail bench gen'.") var corpus: String
         @Option(help: "Collector address.") var server = "127.0.0.1:7411"
-        @Option(help: "Connections; each agent's entries go over one connection, in order.") var connections = 64
+        @Option(help: "Connections; each signer's entries go over one connection, in order.") var connections = 64
         @Option(help: "Entries per APPEND batch.") var batch = 128
         @Option(help: "APPEND batches in flight per connection.") var window = 4
-        @Option(help: "Target total entries/s (default: as fast as possible).") var rate: Double?
-        @Option(help: "Seconds for measuring the Ed25519 limit before the replay.") var limitSeconds = 2.0
-        @Option(help: "Server process id, to report its peak RSS.") var serverPid: Int?
-        @Option(help: "Stop after this many seconds.") var timeout = 600.0
+        @Option(help: "Target total entries/s of the measured phase (default: as fast as possible).") var rate: Double?
+        @Option(help: "Seconds for each Ed25519 limit measurement (before and after the replay).") var limitSeconds = 2.0
+        @Option(help: "Server process id, to report its peak RSS and anonymous memory (RssAnon).") var serverPid: Int?
+        @Option(help: "Also sample the server's RssAnon when this many entries are acknowledged (comma-separated).") var rssAt: [String] = []
+        @Option(help: "Stop sending after this many seconds (what is in flight is still waited for, at most 60 s more).") var timeout = 600.0
+        @Flag(help: "Exit 1 if any entry's status differs from what the corpus expects.") var strict = false
         @Flag(help: "Print one JSON object.") var json = false
 
         func run() async throws {
+            guard connections >= 1, connections <= 1024, batch >= 1, window >= 1, timeout > 0, limitSeconds > 0 else {
+                fail(TrailError(.invalidArgument, "need --connections 1-1024, --batch >= 1, --window >= 1, --timeout > 0, --limit-seconds > 0"))
+            }
+            if let rate, !(rate > 0) { fail(TrailError(.invalidArgument, "--rate must be above 0")) }
+            let marks = list(rssAt).compactMap { Int($0) }
+            guard marks.count == list(rssAt).count else { fail(TrailError(.invalidArgument, "--rss-at takes entry counts, e.g. 1000000,10000000")) }
             let c: Corpus
+            status("reading \(corpus)")
             do { c = try Corpus.read(from: corpus) } catch { fail(error) }
             let cores = ProcessInfo.processInfo.activeProcessorCount
-            progress("measuring the Ed25519 limit (\(cores) threads, \(limitSeconds) s)")
-            let limit = VerifyLimit.measure(threads: cores, seconds: limitSeconds)
+            status("measuring the Ed25519 limit (\(cores) threads, \(limitSeconds) s)")
+            let before = VerifyLimit.measure(threads: cores, seconds: limitSeconds)
+            let acked = Counter()
+            let bar = ProgressBar(total: c.entryCount, label: "replayed", counter: acked)
+            let memory = serverPid.map { ServerMemory(pid: $0, marks: marks, acked: acked) }
             let r: ReplayResult
             do {
                 r = try await Replayer(
                     corpus: c, server: server, connections: connections, batch: batch, window: window, rate: rate,
-                    timeout: timeout
+                    timeout: timeout, acked: acked
                 ).run()
-            } catch { fail(error) }
-            progressDone()
-            let eps = Double(r.completed) / r.seconds
+            } catch {
+                bar.finish()
+                _ = memory?.stop()
+                fail(error)
+            }
+            let mem = memory?.stop()
+            bar.finish()
+            status("measuring the Ed25519 limit again")
+            let after = VerifyLimit.measure(threads: cores, seconds: limitSeconds)
+            statusDone()
+            let limit = max(before, after)
+            let eps = Double(r.completed) / max(r.seconds, 1e-9)
+            let ratio = (eps / limit * 1000).rounded() / 1000
             var o: [String: Any] = [
-                "entries_per_sec": eps.rounded(), "limit_per_sec": limit.rounded(), "ratio": (eps / limit * 1000).rounded() / 1000,
+                "entries_per_sec": eps.rounded(), "limit_per_sec": limit.rounded(), "limit_before_per_sec": before.rounded(),
+                "limit_after_per_sec": after.rounded(), "ratio": ratio,
                 "p50_ms": r.percentile(0.50), "p99_ms": r.percentile(0.99), "p999_ms": r.percentile(0.999),
-                "accepted": r.accepted, "rejected": r.rejected, "duplicates": r.duplicates, "entries": r.completed,
+                "accepted": r.accepted, "noted": r.noted, "stored": r.accepted + r.noted, "rejected": r.rejected,
+                "duplicates": r.duplicates, "entries": r.completed, "setup_entries": r.setupEntries,
+                "setup_seconds": (r.setupSeconds * 1000).rounded() / 1000, "unsent": r.unsent, "stored_bytes": r.storedBytes,
+                "statuses": r.counts.statuses, "expected": r.expected.statuses, "mismatches": r.mismatches,
+                "noted_violations": r.counts.violationNames, "noted_flags": r.counts.flagNames,
+                "expected_noted_violations": r.expected.violationNames, "expected_noted_flags": r.expected.flagNames,
                 "seconds": (r.seconds * 1000).rounded() / 1000, "connections": connections, "batch": batch, "window": window,
             ]
-            if !r.byStatus.isEmpty { o["rejected_by_status"] = r.byStatus }
-            if let serverPid, let rss = peakRSS(pid: serverPid) { o["server_peak_rss_mb"] = rss }
+            if let meta = try? JSONSerialization.jsonObject(with: Data(c.meta.utf8)) { o["corpus"] = meta }
+            if !r.mismatchExamples.isEmpty { o["mismatch_examples"] = r.mismatchExamples }
+            if !r.notStoredByStatus.isEmpty { o["rejected_by_status"] = r.notStoredByStatus }
+            if let rate { o["rate"] = rate }
+            if let mem {
+                if let v = mem.peakRSS { o["server_peak_rss_mb"] = v }
+                if let v = mem.peakAnon { o["server_peak_rss_anon_mb"] = v }
+                if let v = mem.lastAnon { o["server_rss_anon_mb"] = v }
+                if !mem.atMarks.isEmpty { o["server_rss_anon_mb_at"] = Dictionary(uniqueKeysWithValues: mem.atMarks.map { ("\($0.0)", $0.1) }) }
+            }
             if json {
                 print(EntryJSON.serialize(o, pretty: false))
             } else {
-                print(String(format: "entries/s        %.0f", eps))
-                print(String(format: "Ed25519 limit/s  %.0f  (libsodium, %d threads, same run)", limit, cores))
+                print(String(format: "entries/s        %.0f  (%d entries in %.2f s; setup %d entries in %.2f s)", eps, r.completed, r.seconds, r.setupEntries, r.setupSeconds))
+                print(String(format: "Ed25519 limit/s  %.0f  (higher of %.0f before, %.0f after; libsodium, %d threads)", limit, before, after, cores))
                 print(String(format: "ratio            %.3f", eps / limit))
                 print(String(format: "ack latency ms   p50 %.2f  p99 %.2f  p99.9 %.2f", r.percentile(0.5), r.percentile(0.99), r.percentile(0.999)))
-                print("accepted \(r.accepted)  duplicates \(r.duplicates)  rejected \(r.rejected) \(r.byStatus)")
-                if let rss = o["server_peak_rss_mb"] { print("server peak RSS  \(rss) MB") }
+                print("stored           \(r.accepted + r.noted) (accepted \(r.accepted), noted \(r.noted))  duplicates \(r.duplicates)  rejected \(r.rejected)")
+                print("status           got        expected")
+                for (i, name) in Expectation.names.enumerated() where r.counts.byStatus[i] > 0 || r.expected.byStatus[i] > 0 {
+                    print("  " + name.padding(toLength: 15, withPad: " ", startingAt: 0) + String(r.counts.byStatus[i]).padding(toLength: 11, withPad: " ", startingAt: 0) + String(r.expected.byStatus[i]))
+                }
+                if r.noted > 0 || r.expected.byStatus[8] > 0 {
+                    let v = r.counts.violationNames.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+                    let f = r.counts.flagNames.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+                    print("noted for        " + (v + f).joined(separator: ", "))
+                }
+                print(r.mismatches == 0 ? "every entry got the status the corpus expects" : "MISMATCHES       \(r.mismatches)")
+                for m in r.mismatchExamples { print("  \(m)") }
+                if r.unsent > 0 { print("unsent           \(r.unsent) (stopped by --timeout)") }
+                if let v = o["server_peak_rss_mb"] { print("server peak RSS  \(v) MB") }
+                if let v = o["server_peak_rss_anon_mb"] { print("server RssAnon    peak \(v) MB, at the end \(o["server_rss_anon_mb"] ?? "-") MB") }
+            }
+            if r.mismatches > 0 {
+                FileHandle.standardError.write(Data("warning: \(r.mismatches) entries got another status than the corpus expects\n".utf8))
+                if strict { throw ExitCode(1) }
             }
         }
     }
 }
 
-func peakRSS(pid: Int) -> Int? {
-    guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
-        return kb / 1024
+/// The server's memory from /proc/PID/status, sampled every 100 ms on a thread of its own:
+/// peak RssAnon (anonymous memory: heap and stacks, not mapped file pages), its last value, its
+/// value when the acknowledged count first reaches each mark, and peak RSS (VmHWM, kept by the kernel).
+final class ServerMemory: Sendable {
+    struct Result: Sendable {
+        var peakRSS: Int?
+        var peakAnon: Int?
+        var lastAnon: Int?
+        var atMarks: [(Int, Int)] = []
     }
-    return nil
+    private struct State: Sendable {
+        var result = Result()
+        var pendingMarks: [Int]
+        var stopped = false
+    }
+    let pid: Int
+    private let state: Mutex<State>
+    private let done = DispatchSemaphore(value: 0)
+
+    init(pid: Int, marks: [Int], acked: Counter) {
+        self.pid = pid
+        state = Mutex(State(pendingMarks: marks.sorted()))
+        Thread { [self] in
+            while true {
+                let anon = Self.statusField(pid: pid, "RssAnon:")
+                let n = acked.value
+                let stop = state.withLock { s -> Bool in
+                    if let anon {
+                        s.result.peakAnon = max(s.result.peakAnon ?? 0, anon)
+                        s.result.lastAnon = anon
+                        while let m = s.pendingMarks.first, n >= m {
+                            s.result.atMarks.append((m, anon))
+                            s.pendingMarks.removeFirst()
+                        }
+                    }
+                    return s.stopped
+                }
+                if stop { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            done.signal()
+        }.start()
+    }
+
+    /// Stops sampling (after one last sample) and returns what was seen.
+    func stop() -> Result {
+        state.withLock { $0.stopped = true }
+        done.wait()
+        var r = state.withLock { $0.result }
+        r.peakRSS = Self.statusField(pid: pid, "VmHWM:")
+        return r
+    }
+
+    /// A `kB` field of /proc/PID/status, in MB.
+    static func statusField(pid: Int, _ name: String) -> Int? {
+        guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in s.split(separator: "\n") where line.hasPrefix(name) {
+            return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) / 1024
+        }
+        return nil
+    }
 }
 
-nonisolated(unsafe) var lastProgress = ContinuousClock.now
-func progress(_ s: String) {
-    let now = ContinuousClock.now
-    guard now - lastProgress > .milliseconds(500) else { return }
-    lastProgress = now
-    FileHandle.standardError.write(Data("\r\u{1b}[K\(s)".utf8))
+/// Whether stderr is a terminal: progress is drawn only there.
+let stderrIsTerminal = isatty(STDERR_FILENO) == 1
+
+/// Serialises everything written to the status line.
+private let statusLine = Mutex(())
+
+/// One status line on stderr (terminal only), replaced by the next. Safe from any thread.
+func status(_ s: String) {
+    guard stderrIsTerminal else { return }
+    statusLine.withLock { _ in FileHandle.standardError.write(Data("\r\u{1b}[K\(s)".utf8)) }
 }
-func progressDone() { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
+
+func statusDone() {
+    guard stderrIsTerminal else { return }
+    statusLine.withLock { _ in FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal, at most 5 times a second.
+/// The count is atomic and drawing is serialised, so any thread may advance it.
+final class ProgressBar: Sendable {
+    let total: Int
+    let label: String
+    let counter: Counter
+    private let start = ContinuousClock.now
+    private let lastDraw = Mutex<ContinuousClock.Instant?>(nil)
+    private let stopped = Atomic<Bool>(false)
+
+    /// With `counter` (a count advanced elsewhere), a thread draws the bar until `finish()`.
+    init(total: Int, label: String, counter: Counter? = nil) {
+        self.total = max(total, 1)
+        self.label = label
+        self.counter = counter ?? Counter()
+        guard stderrIsTerminal, counter != nil else { return }
+        Thread { [self] in
+            while !stopped.load(ordering: .relaxed) {
+                Thread.sleep(forTimeInterval: 0.2)
+                draw()
+            }
+        }.start()
+    }
+
+    func advance(by n: Int) {
+        counter.add(n)
+        if stderrIsTerminal { draw() }
+    }
+
+    private func draw() {
+        let now = ContinuousClock.now
+        lastDraw.withLock { last in
+            if stopped.load(ordering: .relaxed) { return }
+            if let l = last, now - l < .milliseconds(200) { return }
+            last = now
+            let done = min(counter.value, total)
+            let perSec = Double(done) / max((now - start).seconds, 1e-3)
+            let width = 30
+            let filled = width * done / total
+            let eta = perSec > 0 ? String(format: "  ETA %.0f s", Double(total - done) / perSec) : ""
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            status("\(label) [\(bar)] \(String(format: "%5.1f", 100 * Double(done) / Double(total)))%  \(done)/\(total)  \(String(format: "%.0f", perSec))/s\(eta)")
+        }
+    }
+
+    /// Stops drawing and clears the line.
+    func finish() {
+        lastDraw.withLock { _ in stopped.store(true, ordering: .relaxed) }
+        statusDone()
+    }
+}
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
