@@ -290,6 +290,7 @@ func globMatches(_ pattern: String, _ text: String) -> Bool {
 enum CorpusGenerator {
     static let base: UInt64 = 1_763_900_000_000
     static let retryWindowMs: UInt64 = 10 * 60 * 1000
+    static let recentActions = TrustRules().recentActions
     static let highLatencyMs: UInt32 = 30_000
 
     /// The governed agents: every third one, from agent 0.
@@ -494,9 +495,9 @@ enum CorpusGenerator {
         var chain: [(entry: Entry, expected: Expectation)] = []
         chain.reserveCapacity(length)
         var clock = base
-        var minute: [UInt64] = []  // the agent's action timestamps in the last minute
-        var minuteStart = 0
-        var inputs: [Bytes32: [(UInt64, String?)]] = [:]
+        var actions = 0  // the agent's actions so far
+        var maxTimestamp: UInt64 = 0
+        var inputs: [Bytes32: (Int, String?)] = [:]  // the newest action with each input: its number and model
         var last: (input: Bytes32, model: String)?
         var burst = 0
         var lastAnomaly = -100
@@ -507,6 +508,8 @@ enum CorpusGenerator {
             let run = SHA256.hash(Array("\(o.seed)-run-\(a)-\(s / 50)".utf8))
             let body: EntryBody
             var expected: Expectation
+            var stamp: UInt64?  // a timestamp other than the agent's clock
+            var receiptFlags: TrustFlags?
             if s % 50 == 49 {
                 // A run receipt for the three actions before it; some runs fail or take long.
                 clock += 1000 + UInt64(rng.below(7))
@@ -520,6 +523,7 @@ enum CorpusGenerator {
                 if outcome == .error { f.insert(.error) }
                 if total > highLatencyMs { f.insert(.highLatency) }
                 expected = .stored([], f)
+                receiptFlags = f
             } else {
                 var actionType = s % 3 == 0 ? "search" : "post_reply"
                 var target = actionType == "search" ? "search.example.com/q\(s % 997)" : "forum.example.com/t/\(s % 1000)"
@@ -548,26 +552,26 @@ enum CorpusGenerator {
                         latency = UInt32(1 + rng.below(9))
                         lastAnomaly = s
                     case 90..<92: burst = 60  // the next 60 actions 20 ms apart
+                    case 92..<94: stamp = clock - 5_000  // a clock that went back 5 s
                     default: break
                     }
                 }
+                // Some agents' last action has a timestamp in the year 2100: ahead of any
+                // collector's clock (the entries after it are receipts or none).
+                if s == length - 1 - (length % 50 == 0 ? 1 : 0) && a % 7 == 3 { stamp = 4_102_444_800_000 }
                 clock += spacing
-                let ts = clock
-                // The trust flags, as SPEC 2.4 defines them.
+                // The trust flags, as SPEC 2.4 defines them. The rate and retry windows run on
+                // the collector's clock over the agent's last `recentActions` actions; a replay
+                // delivers every agent's actions within the retry window and faster than any
+                // policy's max_per_minute, so all of those actions count.
                 var f: TrustFlags = []
-                for (t, m) in inputs[input] ?? [] where t + retryWindowMs >= ts {
+                if let (at, m) = inputs[input], at >= actions - recentActions {
                     if let m, m != model { f.insert(.hedged) } else { f.insert(.retried) }
                 }
                 for (af, tf) in flagsCycle where aflags.contains(af) { f.insert(tf) }
                 if latency > highLatencyMs { f.insert(.highLatency) }
                 if model == "model-a" && latency < 10 { f.insert(.speedAnomaly) }
-                // Actions in the minute ending at this one, this one included.
-                minute.append(ts)
-                while minute[minuteStart] + 60_000 <= ts { minuteStart += 1 }
-                if minuteStart > 4096 {
-                    minute.removeFirst(minuteStart)
-                    minuteStart = 0
-                }
+                if let t = stamp, t > clock { f.insert(.clockSkew) }
                 var v: PolicyViolations = []
                 if let p = policy {
                     if !p.allowActions.isEmpty && !p.allowActions.contains(actionType) { v.insert(.actionNotAllowed) }
@@ -575,16 +579,27 @@ enum CorpusGenerator {
                     if !p.allowTargets.isEmpty && !p.allowTargets.contains(where: { globMatches($0, target) }) {
                         v.insert(.targetNotAllowed)
                     }
-                    if p.maxPerMinute > 0 && minute.count - minuteStart > Int(p.maxPerMinute) { v.insert(.rateExceeded) }
+                    if p.maxPerMinute > 0 && min(actions, recentActions) + 1 > Int(p.maxPerMinute) { v.insert(.rateExceeded) }
                 }
-                inputs[input, default: []].append((ts, model))
+                inputs[input] = (actions, model)
+                actions += 1
                 last = (input, model)
                 body = .action(ActionBody(
                     actionType: actionType, target: target, contentHash: SHA256.hash(Array("\(o.seed)-\(a)-\(s)".utf8)), inputHash: input,
                     modelID: model, latencyMs: latency, requestCommitment: s % 50 >= 46 ? run : nil, flags: aflags))
                 expected = .stored(v, f)
             }
-            let ts = clock
+            let ts = stamp ?? clock
+            // clock_regressed: more than a second below the highest timestamp so far.
+            if s > 0 && ts + 1000 < maxTimestamp {
+                if let f = receiptFlags {
+                    expected = .stored([], f.union(.clockRegressed))
+                } else {
+                    expected = Expectation(
+                        status: 8, violations: expected.violations, detail: expected.detail | TrustFlags.clockRegressed.rawValue)
+                }
+            }
+            maxTimestamp = max(maxTimestamp, ts)
             let e = try! EntryCodec.sign(UnsignedEntry(signer: key.publicKey, seq: UInt64(s), timestampMs: ts, prev: prev, body: body), with: key)
             prev = e.hash
             chain.append((e, expected))

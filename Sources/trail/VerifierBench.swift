@@ -23,7 +23,7 @@ struct VerifierBench: AsyncParsableCommand {
             fail(TrailError(.invalidArgument, "need entries >= batch >= 1, chunk >= 1, runs >= 1"))
         }
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        progress("signing \(entries) entries")
+        status("signing \(entries) entries")
         let key = SigningKey(seed: SHA256.hash(Array("verifier-bench".utf8)))
         let signed = Box([Entry](repeating: try EntryCodec.decode(Self.sample(key, 0)), count: entries))
         DispatchQueue.concurrentPerform(iterations: cores) { w in
@@ -34,18 +34,18 @@ struct VerifierBench: AsyncParsableCommand {
             }
         }
         let all = signed.value
-        progress("measuring the Ed25519 limit")
+        status("measuring the Ed25519 limit")
         let before = VerifyLimit.measure(threads: cores, seconds: 2)
         var dispatchRates: [Double] = []
         var poolRates: [Double] = []
         for r in 0..<runs {
-            progress("run \(r + 1)/\(runs): Dispatch")
+            status("run \(r + 1)/\(runs): Dispatch")
             dispatchRates.append(Self.viaDispatch(all, batch: batch, chunk: chunk))
-            progress("run \(r + 1)/\(runs): thread pool")
+            status("run \(r + 1)/\(runs): thread pool")
             poolRates.append(Self.viaThreads(all, batch: batch, chunk: chunk, threads: cores))
         }
         let after = VerifyLimit.measure(threads: cores, seconds: 2)
-        progressDone()
+        statusDone()
         let limit = max(before, after)
         let d = dispatchRates.max()!
         let p = poolRates.max()!
