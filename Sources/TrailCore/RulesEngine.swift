@@ -127,13 +127,6 @@ public struct RulesEngine: Sendable {
         var loaded: [PublicKey: Window] = [:]
         /// This group's actions, per signer.
         var added: [PublicKey: [Recent]] = [:]
-        /// Positions taken within this group: (signer, seq) -> (index, hash).
-        var taken: [SignerSeq: (UInt64, Bytes32)] = [:]
-    }
-
-    struct SignerSeq: Hashable, Sendable {
-        let signer: PublicKey
-        let seq: UInt64
     }
 
     enum Verdict {
@@ -210,8 +203,13 @@ public struct RulesEngine: Sendable {
         if entry.seq > head.nextSeq { return .gap(head: head) }
         if entry.seq < head.nextSeq {
             // A position already taken: the very same entry again, or a competing one (evidence).
-            if let (index, takenHash) = scratch.taken[SignerSeq(signer: entry.signer, seq: entry.seq)] {
-                if takenHash == hash { return .duplicate(index: index) }
+            if entry.seq >= (signers[entry.signer]?.head.nextSeq ?? 0) {
+                // Taken within this group (rare: a batch resent while the first is in flight).
+                if let i = writes.appended.lastIndex(where: { $0.entry.signer == entry.signer && $0.entry.seq == entry.seq }),
+                    writes.appended[i].hash == hash
+                {
+                    return .duplicate(index: writes.firstIndex + UInt64(i))
+                }
             } else if let stored = try view.committedEntry(of: entry.signer, seq: entry.seq), stored == entry.encoded {
                 return .duplicate(index: try indexOfCommitted(entry, view))
             }
@@ -232,7 +230,6 @@ public struct RulesEngine: Sendable {
         signer.head = ChainHead(nextSeq: entry.seq + 1, hash: hash)
         signer.maxTimestampMs = max(signer.maxTimestampMs, entry.timestampMs)
         scratch.signers[entry.signer] = signer
-        scratch.taken[SignerSeq(signer: entry.signer, seq: entry.seq)] = (index, hash)
         return .accepted(index: index, violations: violations, flags: flags)
     }
 

@@ -101,6 +101,24 @@ struct LayoutTests {
         }
     }
 
+    /// Positions taken earlier in the same group: the same entry again is a duplicate at its new
+    /// index, another one evidence; the next seq after them chains on.
+    @Test func positionsTakenWithinTheGroup() throws {
+        try withTemporaryDirectory { dir in
+            var ledger = try Ledger(try ChainStore(directory: dir, layout: Self.small))
+            let chain = signedChain("in-group", count: 3)
+            let key = SigningKey(seed: SHA256.hash(Array("in-group".utf8)))
+            let rival = try EntryCodec.sign(
+                UnsignedEntry(signer: key.publicKey, seq: 1, timestampMs: 9, prev: chain[0].hash, body: chain[0].body), with: key)
+            let statuses = try ledger.append([chain[0], chain[1], chain[0], rival, chain[2]])
+            #expect(statuses == [
+                .accepted(index: 0), .accepted(index: 1), .duplicate(index: 0),
+                .equivocation(head: ChainHead(nextSeq: 2, hash: chain[1].hash)), .accepted(index: 2),
+            ])
+            #expect(try ledger.store.equivocations(of: key.publicKey) == [rival.encoded])
+        }
+    }
+
     @Test func aLogInTheOldFormatIsRefusedWithAClearError() throws {
         try withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
