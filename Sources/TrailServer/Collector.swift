@@ -19,8 +19,13 @@ public final class Collector: @unchecked Sendable {
         public var httpPort: Int = 7412
         public var limits = ServerLimits()
         public var maxConnections: Int = 1024
+        /// Handshake, frame and idle deadlines of every connection.
+        public var timeouts = ConnectionTimeouts()
         /// Connections without traffic (and nothing in flight) are closed after this long.
-        public var idleTimeout: TimeAmount = .seconds(300)
+        public var idleTimeout: TimeAmount {
+            get { timeouts.idle }
+            set { timeouts.idle = newValue }
+        }
         public var durable: Bool = true
         public var mapSize: Int = 1 << 30
         public var pipeline = IngestPipeline.Configuration()
@@ -85,12 +90,13 @@ public final class Collector: @unchecked Sendable {
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(IdleStateHandler(allTimeout: c.idleTimeout))
+                    let progress = FrameProgress()
+                    try sync.addHandler(progress)
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxFrame: c.limits.maxFrame)))
                     try sync.addHandler(
                         ConnectionHandler(
-                            pipeline: pipeline, store: store, limits: c.limits, nodeKey: nodeKey.publicKey, metrics: metrics,
-                            logger: logger))
+                            pipeline: pipeline, store: store, limits: c.limits, timeouts: c.timeouts, progress: progress,
+                            nodeKey: nodeKey.publicKey, metrics: metrics, logger: logger))
                 }
             }
         channel = try await bootstrap.bind(host: c.host, port: c.port).get()

@@ -16,7 +16,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Most entries in one APPEND batch.") var maxBatch: UInt32 = 1024
     @Option(help: "Unacknowledged bytes per connection before the server stops reading it.") var maxInflight: UInt32 = 8 << 20
     @Option(help: "Most concurrent connections.") var maxConnections = 1024
-    @Option(help: "Seconds without traffic before a connection is closed.") var idleTimeout: Int64 = 300
+    @Option(help: "Seconds without traffic before a connection is closed (a partial frame is not traffic).")
+    var idleTimeout: Double = 300
+    @Option(help: "Seconds a new connection has to send HELLO.") var helloTimeout: Double = 5
+    @Option(help: "Seconds a started frame has to arrive in full.") var frameTimeout: Double = 10
     @Option(help: "Entries waiting in the pipeline before batches are answered 'overloaded'.") var maxPending = 200_000
     @Option(help: "Verifier threads (default: one per core).") var verifiers: Int?
     @Flag(help: "Relaxed durability: do not fsync on commit (acknowledged entries may be lost on power failure).")
@@ -47,7 +50,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         c.limits = ServerLimits(maxFrame: maxFrame, maxBatch: maxBatch, maxInFlightBytes: maxInflight)
         c.maxConnections = maxConnections
-        c.idleTimeout = .seconds(idleTimeout)
+        for (name, value) in [("--idle-timeout", idleTimeout), ("--hello-timeout", helloTimeout), ("--frame-timeout", frameTimeout)] {
+            guard value > 0, value <= 86_400 else { fail(TrailError(.invalidArgument, "\(name) must be above 0 and at most 86400 seconds")) }
+        }
+        c.timeouts.idle = .nanoseconds(Int64(idleTimeout * 1e9))
+        c.timeouts.hello = .nanoseconds(Int64(helloTimeout * 1e9))
+        c.timeouts.frame = .nanoseconds(Int64(frameTimeout * 1e9))
         c.durable = !relaxed
         c.pipeline.maxPendingEntries = maxPending
         if let verifiers { c.pipeline.verifiers = verifiers }
