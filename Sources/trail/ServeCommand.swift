@@ -13,7 +13,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "TCP address for the binary protocol.") var listen = "127.0.0.1:7411"
     @Option(help: "HTTP read API address, or 'off'.") var http = "127.0.0.1:7412"
     @Option(help: "Largest frame accepted, bytes.") var maxFrame: UInt32 = 1 << 20
-    @Option(help: "Most entries in one APPEND batch.") var maxBatch: UInt32 = 1024
+    @Option(help: "Most entries in one APPEND batch (1-65535: APPEND's count is a u16).") var maxBatch: UInt32 = 1024
     @Option(help: "Unacknowledged bytes per connection before the server stops reading it.") var maxInflight: UInt32 = 8 << 20
     @Option(help: "Most concurrent connections.") var maxConnections = 1024
     @Option(help: "Seconds without traffic before a connection is closed (a partial frame is not traffic).")
@@ -47,6 +47,9 @@ struct ServeCommand: AsyncParsableCommand {
         } catch { fail(error) }
         guard maxFrame >= ServerLimits.minimumFrame else {
             fail(TrailError(.invalidArgument, "--max-frame must be at least \(ServerLimits.minimumFrame)"))
+        }
+        guard (1...65535).contains(maxBatch) else {
+            fail(TrailError(.invalidArgument, "--max-batch must be 1...65535 (APPEND's count is a u16)"))
         }
         c.limits = ServerLimits(maxFrame: maxFrame, maxBatch: maxBatch, maxInFlightBytes: maxInflight)
         c.maxConnections = maxConnections
