@@ -19,6 +19,9 @@ public final class Collector: @unchecked Sendable {
         public var httpPort: Int = 7412
         public var limits = ServerLimits()
         public var maxConnections: Int = 1024
+        /// SO_SNDBUF of each connection; nil leaves the kernel's autotuning. A fixed, small value
+        /// makes a client that does not read hit the connection's budget sooner.
+        public var socketSendBuffer: Int32?
         /// Handshake, frame and idle deadlines of every connection.
         public var timeouts = ConnectionTimeouts()
         /// Connections without traffic (and nothing in flight) are closed after this long.
@@ -73,7 +76,7 @@ public final class Collector: @unchecked Sendable {
     public func start() async throws {
         pipeline.start()
         let c = configuration
-        let bootstrap = ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -99,6 +102,7 @@ public final class Collector: @unchecked Sendable {
                             nodeKey: nodeKey.publicKey, metrics: metrics, logger: logger))
                 }
             }
+        if let size = c.socketSendBuffer { bootstrap = bootstrap.childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(size)) }
         channel = try await bootstrap.bind(host: c.host, port: c.port).get()
         if let httpHost = c.httpHost {
             pool.start()

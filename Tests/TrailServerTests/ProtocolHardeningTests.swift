@@ -148,6 +148,30 @@ struct ProtocolHardeningTests {
         }
     }
 
+    /// Unread PONGs count against the budget: the server holds reads on a connection that
+    /// floods PINGs without reading (in process, to see the counter), and still serves others.
+    @Test func unreadPongsHoldReads() async throws {
+        try await withCollector({
+            $0.limits.maxInFlightBytes = 64 * 1024
+            $0.socketSendBuffer = 16 * 1024
+        }) { collector, port in
+            let flooder = try RawSocket(port: port, receiveBuffer: 4096)
+            try flooder.hello()
+            var chunk: [UInt8] = []
+            for i in 0..<20_000 { chunk += WireCodec.encode(ClientMessage.ping(nonce: UInt64(i))) }
+            var sent = 0
+            let deadline = ContinuousClock.now + .seconds(4)
+            while collector.metrics.heldReads.load(ordering: .relaxed) == 0 && ContinuousClock.now < deadline {
+                sent += flooder.sendUntilBlocked(chunk, timeoutSeconds: 1)
+            }
+            #expect(collector.metrics.heldReads.load(ordering: .relaxed) > 0, "reads never held after \(sent) bytes of PINGs")
+            let other = try RawSocket(port: port)
+            try other.hello()
+            other.send(.ping(nonce: 3))
+            #expect(try other.read() == .pong(nonce: 3))
+        }
+    }
+
     /// A client that sends PINGs and never reads the PONGs: the server stops reading it once
     /// the unwritten PONGs fill the connection's budget, so its memory stays bounded (a real
     /// `trail serve` process, measured in /proc), and other clients are still served.
@@ -158,19 +182,17 @@ struct ProtocolHardeningTests {
             let server = try ServeProcess(data: dir, ["--max-inflight", "1048576"])
             defer { server.stop() }
             let before = try server.residentBytes()
-            let flooder = try RawSocket(port: server.port)
+            // A small receive buffer, so the kernel holds few of the unread PONGs.
+            let flooder = try RawSocket(port: server.port, receiveBuffer: 4096)
             try flooder.hello()
             var chunk: [UInt8] = []
             chunk.reserveCapacity(13 * 80_000)
             for i in 0..<80_000 { chunk += WireCodec.encode(ClientMessage.ping(nonce: UInt64(i))) }
-            // Up to 70 MiB of PINGs, until the server stops taking them for 1 s (bounded: 15 s; the
-            // kernel's socket buffers still take a trickle while they autotune upwards).
+            // Up to 70 MiB of PINGs for 12 s, whether or not the server takes them.
             var sent = 0
-            let deadline = ContinuousClock.now + .seconds(15)
+            let deadline = ContinuousClock.now + .seconds(12)
             while sent < 70 << 20 && ContinuousClock.now < deadline {
-                let n = flooder.sendUntilBlocked(chunk, timeoutSeconds: 1)
-                sent += n
-                if n < chunk.count { break }
+                sent += flooder.sendUntilBlocked(chunk, timeoutSeconds: 1)
             }
             let after = try server.residentBytes()
             #expect(sent < 40 << 20, "the server kept reading: \(sent) bytes of PINGs taken")

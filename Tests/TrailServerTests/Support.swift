@@ -88,9 +88,13 @@ struct TestAgent {
 final class RawSocket {
     let fd: Int32
 
-    init(port: Int, timeoutSeconds: Int = 5) throws {
+    init(port: Int, timeoutSeconds: Int = 5, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TrailError(.connection, "socket failed") }
+        if var size = receiveBuffer {
+            // Before connect, so that the window the server sees is small from the start.
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_in()
