@@ -131,6 +131,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var closing = false
     private var closingSince: NIODeadline?
     private var inactive = false
+    /// The ERROR has been written: nothing may follow it.
+    private var errorWritten = false
     private var openedAt = NIODeadline.now()
     private var lastTraffic = NIODeadline.now()
     /// When reads were last resumed after a hold (a frame's deadline restarts then).
@@ -297,8 +299,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     ) {
         inFlightBytes -= frameBytes
         pendingBatches -= 1
+        guard slot >= firstSlot, slot - firstSlot < UInt64(slots.count) else { return }
         let position = Int(slot - firstSlot)
-        guard position >= 0, position < slots.count else { return }
         switch result {
         case .success(let statuses):
             let bytes = WireCodec.encode(ServerMessage.ack(requestID: requestID, statuses: statuses))
@@ -323,7 +325,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Writes the ready responses at the head of the queue in one buffer, then an ERROR (and
     /// close) if one is reached.
     private func writeReady(context: ChannelHandlerContext) {
-        guard !inactive else { return }
+        guard !inactive, !errorWritten else { return }
         var out: ByteBuffer?
         var fatal: TrailError?
         loop: while let first = slots.first {
@@ -357,6 +359,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         if let fatal {
             startClosing()
+            errorWritten = true
             metrics.errors.add(1, ordering: .relaxed)
             logger.debug("closing connection", metadata: ["error": "\(fatal)"])
             if out == nil { out = context.channel.allocator.buffer(capacity: 64) }
