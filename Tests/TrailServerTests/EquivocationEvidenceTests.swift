@@ -60,6 +60,17 @@ struct EquivocationEvidenceTests {
             // Not in the log: no inclusion proof for it.
             #expect(try httpGet(port: http, "/v1/entries/\(rival.hash.hex)/proof").status == 404)
 
+            // The CLI downloads both entries, checks them and writes their exact bytes.
+            try await withTemporaryDirectory { dir in
+                let r = try trail(["agent", "equivocations", did, "--http", "http://127.0.0.1:\(http)", "--out", dir + "/ev"], in: dir)
+                #expect(r.status == 0, "\(r.stderr)")
+                #expect(r.stdout.contains("seq 1: stored \(first[1].hash.hex), evidence \(rival.hash.hex): both signed by the agent"), "\(r.stdout)")
+                let files = try FileManager.default.contentsOfDirectory(atPath: dir + "/ev").sorted()
+                #expect(files == ["seq-1-evidence-\(rival.hash.hex.prefix(16)).entry", "seq-1-stored.entry"])
+                let written = try #require(FileManager.default.contents(atPath: dir + "/ev/seq-1-stored.entry"))
+                #expect([UInt8](written) == first[1].encoded)
+            }
+
             // An agent without equivocations has an empty list.
             var b = TestAgent("honest")
             _ = try s.append([b.next()], id: 4)
