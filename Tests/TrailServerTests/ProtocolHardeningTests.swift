@@ -164,7 +164,7 @@ struct ProtocolHardeningTests {
                 sent += flooder.sendUntilBlocked(chunk, timeoutSeconds: 1)
             }
             #expect(collector.metrics.heldReads.load(ordering: .relaxed) > 0, "reads never held after \(sent) bytes of PINGs")
-            let other = try RawSocket(port: port)
+            let other = try RawSocket(port: port, timeoutSeconds: 30)
             try other.hello()
             other.send(.ping(nonce: 3))
             #expect(try other.read() == .pong(nonce: 3))
@@ -182,7 +182,9 @@ struct ProtocolHardeningTests {
             defer { server.stop() }
             let before = try server.residentBytes()
             // A small receive buffer, so the kernel holds few of the unread PONGs.
-            let flooder = try RawSocket(port: server.port, receiveBuffer: 4096)
+            // Generous read timeouts: a debug build on a loaded machine can spend seconds on one
+            // read cycle (up to 16 reads) of the flooder's PINGs before it turns to others.
+            let flooder = try RawSocket(port: server.port, timeoutSeconds: 30, receiveBuffer: 4096)
             try flooder.hello()
             var chunk: [UInt8] = []
             chunk.reserveCapacity(13 * 80_000)
@@ -197,7 +199,7 @@ struct ProtocolHardeningTests {
             #expect(sent < 40 << 20, "the server kept reading: \(sent) bytes of PINGs taken")
             #expect(after - before < 64 << 20, "RSS grew from \(before >> 20) MiB to \(after >> 20) MiB")
             // Another client is served while the flooder is still connected and unread.
-            let other = try RawSocket(port: server.port)
+            let other = try RawSocket(port: server.port, timeoutSeconds: 30)
             try other.hello()
             other.send(.ping(nonce: 42))
             #expect(try other.read() == .pong(nonce: 42))
