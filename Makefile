@@ -2,6 +2,8 @@
 .PHONY: deps build release test serve bench clean
 
 SWIFT ?= swift
+# CI fails on any compiler warning, as swift-nio's does.
+SWIFTFLAGS ?= -Xswiftc -warnings-as-errors
 
 # C libraries from Debian's -dev packages (root on a fresh machine), and the reference codec's
 # one Python dependency.
@@ -12,7 +14,7 @@ deps:
 	@python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
 
 build: deps
-	$(SWIFT) build --build-tests
+	$(SWIFT) build --build-tests $(SWIFTFLAGS)
 
 release: deps
 	$(SWIFT) build -c release --product trail
@@ -20,7 +22,7 @@ release: deps
 # Every test: Swift unit and integration tests (real LMDB, real TCP on 127.0.0.1, real
 # libsodium, kill -9 durability), then the independent Python codec against the vectors.
 test: build
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build $(SWIFTFLAGS)
 	python3 protocol/reference/check_vectors.py
 
 # A single collector node with its data in ./data, on 127.0.0.1:7411.

@@ -74,6 +74,8 @@ public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let tooManyConnections = Code(rawValue: 106)
         public static let idleTimeout = Code(rawValue: 107)
         public static let shuttingDown = Code(rawValue: 108)
+        public static let helloTimeout = Code(rawValue: 109)
+        public static let frameTimeout = Code(rawValue: 110)
 
         // Local failures (files, storage, arguments): never on the wire.
         public static let io = Code(rawValue: 200)
@@ -101,6 +103,7 @@ public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
             100: "frame_too_large", 101: "unknown_frame_type", 102: "malformed_frame",
             103: "unsupported_protocol", 104: "hello_required", 105: "batch_too_large",
             106: "too_many_connections", 107: "idle_timeout", 108: "shutting_down",
+            109: "hello_timeout", 110: "frame_timeout",
             200: "io", 201: "storage", 202: "invalid_argument", 203: "invalid_key_file",
             204: "invalid_json", 205: "connection", 206: "not_found",
         ]

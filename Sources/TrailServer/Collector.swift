@@ -19,8 +19,16 @@ public final class Collector: @unchecked Sendable {
         public var httpPort: Int = 7412
         public var limits = ServerLimits()
         public var maxConnections: Int = 1024
+        /// SO_SNDBUF of each connection; nil leaves the kernel's autotuning. A fixed, small value
+        /// makes a client that does not read hit the connection's budget sooner.
+        public var socketSendBuffer: Int32?
+        /// Handshake, frame and idle deadlines of every connection.
+        public var timeouts = ConnectionTimeouts()
         /// Connections without traffic (and nothing in flight) are closed after this long.
-        public var idleTimeout: TimeAmount = .seconds(300)
+        public var idleTimeout: TimeAmount {
+            get { timeouts.idle }
+            set { timeouts.idle = newValue }
+        }
         public var durable: Bool = true
         public var mapSize: Int = 1 << 30
         /// How the store cuts its derived indexes.
@@ -70,7 +78,7 @@ public final class Collector: @unchecked Sendable {
     public func start() async throws {
         pipeline.start()
         let c = configuration
-        let bootstrap = ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -87,14 +95,16 @@ public final class Collector: @unchecked Sendable {
                 }
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(IdleStateHandler(allTimeout: c.idleTimeout))
+                    let progress = FrameProgress()
+                    try sync.addHandler(progress)
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxFrame: c.limits.maxFrame)))
                     try sync.addHandler(
                         ConnectionHandler(
-                            pipeline: pipeline, store: store, limits: c.limits, nodeKey: nodeKey.publicKey, metrics: metrics,
-                            logger: logger))
+                            pipeline: pipeline, store: store, limits: c.limits, timeouts: c.timeouts, progress: progress,
+                            nodeKey: nodeKey.publicKey, metrics: metrics, logger: logger))
                 }
             }
+        if let size = c.socketSendBuffer { bootstrap = bootstrap.childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(size)) }
         channel = try await bootstrap.bind(host: c.host, port: c.port).get()
         if let httpHost = c.httpHost {
             pool.start()

@@ -69,6 +69,8 @@ final class HTTPAPI: @unchecked Sendable {
                 return try agent(try Self.did(p[1]))
             case let p where p.count == 3 && p[0] == "agents" && p[2] == "entries":
                 return try agentEntries(try Self.did(p[1]), query)
+            case let p where p.count == 3 && p[0] == "agents" && p[2] == "equivocations":
+                return try agentEquivocations(try Self.did(p[1]))
             case let p where p.count == 3 && p[0] == "agents" && p[2] == "notes":
                 return try agentNotes(try Self.did(p[1]), query)
             case let p where p.count == 2 && p[0] == "runs":
@@ -170,12 +172,50 @@ final class HTTPAPI: @unchecked Sendable {
         return o
     }
 
+    /// Equivocation evidence in JSON form: like a log entry, with `"evidence": true`, no
+    /// `index` (it is not in the log), and the hash of the entry the log holds at its position.
+    func evidenceObject(_ bytes: [UInt8]) throws -> [String: Any] {
+        let e = try EntryCodec.decode(bytes)
+        var o = EntryJSON.object(e)
+        o["entry_hash"] = e.hash.hex
+        o["signer_did"] = DIDKey.encode(e.signer)
+        o["encoded"] = Base64.encode(bytes)
+        o["evidence"] = true
+        if let stored = try store.chain(of: e.signer, fromSeq: e.seq, limit: 1).first, let s = try? EntryCodec.decode(stored.entry),
+            s.seq == e.seq
+        {
+            o["stored_entry_hash"] = s.hash.hex
+        }
+        return o
+    }
+
     func entry(hashText: String) throws -> Response {
         guard let hash = Bytes32(hex: hashText) else { throw BadRequest(message: "entry hash must be 64 hex digits") }
-        guard let index = try store.index(ofHash: hash), let bytes = try store.entry(at: index) else {
-            return .error(.notFound, "not_found", "no entry with hash \(hash.hex)")
+        if let index = try store.index(ofHash: hash), let bytes = try store.entry(at: index) {
+            return .json(try entryObject(bytes, index: index))
         }
-        return .json(try entryObject(bytes, index: index))
+        if let bytes = try store.evidence(ofHash: hash) {
+            return .json(try evidenceObject(bytes))
+        }
+        return .error(.notFound, "not_found", "no entry with hash \(hash.hex)")
+    }
+
+    /// Every equivocation of a signer: the entry the log holds at the position (`stored`, with
+    /// its index) and the competing, validly signed entry kept as evidence, both with their
+    /// exact bytes so an auditor can check the signatures offline.
+    func agentEquivocations(_ key: PublicKey) throws -> Response {
+        var items: [[String: Any]] = []
+        for bytes in try store.equivocations(of: key) {
+            let evidence = try EntryCodec.decode(bytes)
+            var item: [String: Any] = ["seq": evidence.seq, "evidence": try evidenceObject(bytes)]
+            if let stored = try store.chain(of: key, fromSeq: evidence.seq, limit: 1).first {
+                item["stored"] = try entryObject(stored.entry, index: stored.index)
+            } else {
+                item["stored"] = NSNull()
+            }
+            items.append(item)
+        }
+        return .json(["did": DIDKey.encode(key), "count": items.count, "equivocations": items])
     }
 
     /// The entry's inclusion proof at the current checkpoint as a C2SP tlog-proof@v1 text.

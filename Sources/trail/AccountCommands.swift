@@ -43,7 +43,7 @@ func list(_ values: [String]) -> [String] {
 
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "agent", abstract: "Register agents and look at their profiles.", subcommands: [Register.self, Show.self])
+        commandName: "agent", abstract: "Register agents and look at their profiles.", subcommands: [Register.self, Show.self, Equivocations.self])
 
     struct Register: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -123,6 +123,66 @@ struct AgentCommand: AsyncParsableCommand {
                     print("  \(g["entry_hash"] ?? "") by \(g["reporter"] ?? ""): \(g["observed_from_ms"] ?? "")-\(g["observed_to_ms"] ?? "") ms")
                 }
             } catch { fail(error) }
+        }
+    }
+
+    struct Equivocations: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Download both signed entries of each of an agent's equivocations and check them offline.",
+            discussion: """
+                Checks each pair locally: both decode, both signatures verify, same signer and seq, \
+                different bytes. With --out, writes the exact bytes as seq-<seq>-stored.entry and \
+                seq-<seq>-evidence-<hash prefix>.entry. Exits 1 if a pair does not check out.
+                """)
+        @Argument(help: "The agent's did:key.") var did: String
+        @Option(help: "The collector's HTTP read API.") var http = defaultHTTP
+        @Option(help: "Folder to write the entries to (created if missing).") var out: String?
+        @Flag(help: "Print the JSON answer.") var json = false
+
+        func run() async throws {
+            var bad = 0
+            do {
+                let key = try parseDID(did)
+                let o = try HTTPClient(http).json("/v1/agents/\(did)/equivocations")
+                if json { printJSON(o) }
+                if let out { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) }
+                let items = o["equivocations"] as? [[String: Any]] ?? []
+                if !json { print("\(items.count) equivocation(s) of \(did)") }
+                for item in items {
+                    func bytes(_ side: String) throws -> [UInt8] {
+                        guard let e = item[side] as? [String: Any], let text = e["encoded"] as? String, let b = Base64.decode(text) else {
+                            throw TrailError(.invalidJSON, "equivocation without a base64 \(side).encoded")
+                        }
+                        return b
+                    }
+                    let storedBytes = try bytes("stored")
+                    let evidenceBytes = try bytes("evidence")
+                    var problem: String?
+                    do {
+                        let stored = try EntryCodec.decodeVerified(storedBytes)
+                        let evidence = try EntryCodec.decodeVerified(evidenceBytes)
+                        if stored.signer != key || evidence.signer != key {
+                            problem = "signed by another key"
+                        } else if stored.seq != evidence.seq {
+                            problem = "different seqs \(stored.seq) and \(evidence.seq)"
+                        } else if storedBytes == evidenceBytes {
+                            problem = "the same entry twice"
+                        }
+                        if let out {
+                            try Files.writeAtomically("\(out)/seq-\(stored.seq)-stored.entry", storedBytes)
+                            try Files.writeAtomically("\(out)/seq-\(evidence.seq)-evidence-\(evidence.hash.hex.prefix(16)).entry", evidenceBytes)
+                        }
+                        if !json {
+                            print("seq \(stored.seq): stored \(stored.hash.hex), evidence \(evidence.hash.hex): " + (problem.map { "INVALID: \($0)" } ?? "both signed by the agent"))
+                        }
+                    } catch let e as TrailError {
+                        problem = "\(e)"
+                        if !json { print("INVALID: \(e)") }
+                    }
+                    if problem != nil { bad += 1 }
+                }
+            } catch { fail(error) }
+            if bad > 0 { throw ExitCode(1) }
         }
     }
 }

@@ -13,10 +13,13 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "TCP address for the binary protocol.") var listen = "127.0.0.1:7411"
     @Option(help: "HTTP read API address, or 'off'.") var http = "127.0.0.1:7412"
     @Option(help: "Largest frame accepted, bytes.") var maxFrame: UInt32 = 1 << 20
-    @Option(help: "Most entries in one APPEND batch.") var maxBatch: UInt32 = 1024
+    @Option(help: "Most entries in one APPEND batch (1-65535: APPEND's count is a u16).") var maxBatch: UInt32 = 1024
     @Option(help: "Unacknowledged bytes per connection before the server stops reading it.") var maxInflight: UInt32 = 8 << 20
     @Option(help: "Most concurrent connections.") var maxConnections = 1024
-    @Option(help: "Seconds without traffic before a connection is closed.") var idleTimeout: Int64 = 300
+    @Option(help: "Seconds without traffic before a connection is closed (a partial frame is not traffic).")
+    var idleTimeout: Double = 300
+    @Option(help: "Seconds a new connection has to send HELLO.") var helloTimeout: Double = 5
+    @Option(help: "Seconds a started frame has to arrive in full.") var frameTimeout: Double = 10
     @Option(help: "Entries waiting in the pipeline before batches are answered 'overloaded'.") var maxPending = 200_000
     @Option(help: "Entries per verification work item (batches are split across all cores).") var verifyChunk = 32
     @Option(help: ArgumentHelp("Entries per hash-index run (storage layout).", visibility: .hidden)) var hashRun = 65_536
@@ -49,9 +52,17 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxFrame >= ServerLimits.minimumFrame else {
             fail(TrailError(.invalidArgument, "--max-frame must be at least \(ServerLimits.minimumFrame)"))
         }
+        guard (1...65535).contains(maxBatch) else {
+            fail(TrailError(.invalidArgument, "--max-batch must be 1...65535 (APPEND's count is a u16)"))
+        }
         c.limits = ServerLimits(maxFrame: maxFrame, maxBatch: maxBatch, maxInFlightBytes: maxInflight)
         c.maxConnections = maxConnections
-        c.idleTimeout = .seconds(idleTimeout)
+        for (name, value) in [("--idle-timeout", idleTimeout), ("--hello-timeout", helloTimeout), ("--frame-timeout", frameTimeout)] {
+            guard value > 0, value <= 86_400 else { fail(TrailError(.invalidArgument, "\(name) must be above 0 and at most 86400 seconds")) }
+        }
+        c.timeouts.idle = .nanoseconds(Int64(idleTimeout * 1e9))
+        c.timeouts.hello = .nanoseconds(Int64(helloTimeout * 1e9))
+        c.timeouts.frame = .nanoseconds(Int64(frameTimeout * 1e9))
         c.durable = !relaxed
         c.pipeline.maxPendingEntries = maxPending
         guard verifyChunk >= 1, hashRun >= 1, chainBlock >= 1, chainHorizon >= 1 else {

@@ -158,7 +158,7 @@ struct FrameVectorTests {
     @Test func fileShape() {
         #expect(FrameVectors.maxFrame == 1 << 20)
         #expect(FrameVectors.maxBatch == 1024)
-        #expect(FrameVectors.valid.count == 15)
+        #expect(FrameVectors.valid.count == 21)
         #expect(FrameVectors.invalid.count == 32)
         let names = FrameVectors.validNames + FrameVectors.invalidNames
         #expect(Set(names).count == names.count, "vector names are unique")
@@ -183,6 +183,10 @@ struct FrameVectorTests {
 
         let decoded = try Self.decode(bytes, direction: direction)
         #expect(canonicalJSON(Self.json(decoded)) == canonicalJSON(expected))
+        if case .server(.error(let code, _)) = decoded, name.hasPrefix("error_"), name != "error_empty_message" {
+            // error_<name> vectors carry the code TrailError gives that name.
+            #expect(name == "error_" + code.name)
+        }
         #expect(Self.encode(decoded) == bytes, "re-encoding the decoded message")
         #expect(Self.encode(Self.message(expected)) == bytes, "encoding the vector's message")
 

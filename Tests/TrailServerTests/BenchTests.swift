@@ -9,10 +9,11 @@ import TrailCore
 struct BenchTests {
     /// A `trail serve` process with its data in `dir`, stopped (SIGTERM, by pid) after `body`.
     func withServer<R>(_ dir: String, _ body: (_ port: Int, _ httpPort: Int, _ pid: Int32) async throws -> R) async throws -> R {
-        let port = 20_000 + Int.random(in: 0..<20_000)
+        let port = freePort()
+        let httpPort = freePort()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: trailExecutable())
-        p.arguments = ["serve", "--data", dir + "/data", "--listen", "127.0.0.1:\(port)", "--http", "127.0.0.1:\(port + 1)", "--log-level", "error"]
+        p.arguments = ["serve", "--data", dir + "/data", "--listen", "127.0.0.1:\(port)", "--http", "127.0.0.1:\(httpPort)", "--log-level", "error"]
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         defer {
@@ -24,7 +25,7 @@ struct BenchTests {
             try #require(ContinuousClock.now < deadline && p.isRunning, "trail serve did not start")
             try await Task.sleep(for: .milliseconds(50))
         }
-        return try await body(port, port + 1, p.processIdentifier)
+        return try await body(port, httpPort, p.processIdentifier)
     }
 
     func gen(_ args: [String], in dir: String) throws {

@@ -89,9 +89,13 @@ struct TestAgent {
 final class RawSocket {
     let fd: Int32
 
-    init(port: Int, timeoutSeconds: Int = 5) throws {
+    init(port: Int, timeoutSeconds: Int = 5, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TrailError(.connection, "socket failed") }
+        if var size = receiveBuffer {
+            // Before connect, so that the window the server sees is small from the start.
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_in()
@@ -249,6 +253,110 @@ func httpGet(port: Int, _ path: String) throws -> (status: Int, body: [UInt8]) {
 
 func jsonObject(_ bytes: [UInt8]) throws -> [String: Any] {
     try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+}
+
+/// A real `trail serve` process on 127.0.0.1, started by a test and stopped by its pid.
+final class ServeProcess {
+    let process: Process
+    let port: Int
+    let httpPort: Int?
+    let data: String
+
+    /// Starts `trail serve` with its data in `data` on a random free port (and an HTTP port if
+    /// `http`), and waits until it accepts connections.
+    init(data: String, port: Int? = nil, http: Bool = false, _ extra: [String] = []) throws {
+        self.data = data
+        self.port = port ?? freePort()
+        httpPort = http ? freePort() : nil
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: trailExecutable())
+        process.arguments =
+            ["serve", "--data", data, "--listen", "127.0.0.1:\(self.port)", "--http", httpPort.map { "127.0.0.1:\($0)" } ?? "off",
+             "--log-level", "error"] + extra
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        try waitUntilListening()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    private func waitUntilListening() throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            guard process.isRunning else { throw TrailError(.connection, "trail serve exited with \(process.terminationStatus)") }
+            if (try? RawSocket(port: port, timeoutSeconds: 1)) != nil, httpPort.map({ (try? RawSocket(port: $0, timeoutSeconds: 1)) != nil }) ?? true {
+                return
+            }
+            usleep(20_000)
+        }
+        throw TrailError(.connection, "trail serve did not listen on \(port) within 20 s")
+    }
+
+    /// Resident memory of the process in bytes (VmRSS of /proc/<pid>/status).
+    func residentBytes() throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
+        else { throw TrailError(.io, "no VmRSS for \(pid)") }
+        return kb * 1024
+    }
+
+    func kill9() {
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM and wait (the server drains and exits).
+    func stop() {
+        guard process.isRunning else { return }
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+        if process.isRunning { kill9() }
+    }
+
+    deinit { if process.isRunning { kill9() } }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = 0
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
+            _ = bind(fd, p, len)
+            return getsockname(fd, p, &len)
+        }
+    }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+extension RawSocket {
+    /// Sends as much of `bytes` as the peer takes before a send blocks for `timeoutSeconds`;
+    /// returns the number of bytes sent.
+    func sendUntilBlocked(_ bytes: [UInt8], timeoutSeconds: Int) -> Int {
+        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { break }
+            off += n
+        }
+        return off
+    }
+
+    /// Reads one server frame, expecting ERROR; returns its code.
+    func readError() throws -> TrailError.Code {
+        let m = try read()
+        guard case .error(let code, _) = m else { throw TrailError(.malformedFrame, "expected ERROR, got \(m)") }
+        return code
+    }
 }
 
 /// A collector clock a test sets (ms since the epoch), for rules that run on collector time.

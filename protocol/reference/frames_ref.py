@@ -40,6 +40,8 @@ ERRORS = {
     106: "too_many_connections",
     107: "idle_timeout",
     108: "shutting_down",
+    109: "hello_timeout",
+    110: "frame_timeout",
     201: "storage",
 }
 CODES = {name: code for code, name in ERRORS.items()}

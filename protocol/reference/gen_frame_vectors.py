@@ -92,6 +92,24 @@ add_valid("pong", "server", {"type": "pong", "nonce": 4822678189205111})
 add_valid("error", "server",
           {"type": "error", "code": 101, "message": "unknown frame type 0x09"})
 add_valid("error_empty_message", "server", {"type": "error", "code": 108, "message": ""})
+# The ERROR frames that end a session (SPEC 2, 2.2): named error_<code name>.
+add_valid("error_too_many_connections", "server",
+          {"type": "error", "code": 106, "message": "connection limit 1024 reached"})
+add_valid("error_idle_timeout", "server",
+          {"type": "error", "code": 107, "message": "no traffic within the idle timeout"})
+add_valid("error_hello_timeout", "server",
+          {"type": "error", "code": 109, "message": "no HELLO within 5 s of connecting"})
+add_valid("error_frame_timeout", "server",
+          {"type": "error", "code": 110, "message": "a frame was not completed within 10 s"})
+add_valid("error_storage", "server",
+          {"type": "error", "code": 201, "message": "mdb_txn_commit: No space left on device"})
+# max_batch is a u32 but APPEND's count a u16: the largest useful announcement is 65535.
+add_valid("hello_ok_max_batch_65535", "server",
+          {"type": "hello_ok", "protocol_version": 1, "max_frame": fr.MAX_FRAME,
+           "max_batch": 65535, "max_inflight": 8388608, "node_key": hx("node_key")})
+for v in valid:
+    if v["name"].startswith("error_") and v["name"][6:] in fr.CODES:
+        assert fr.CODES[v["name"][6:]] == v["message"]["code"], v["name"]
 
 assert len(valid[2]["message"]["client_name"].encode("utf-8")) == 64
 
