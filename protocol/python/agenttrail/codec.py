@@ -4,6 +4,7 @@ Written from the SPEC alone (no Swift code), so that it cross-checks the Swift c
 the vectors. Standard library plus the `cryptography` package (Ed25519). Public API:
 
     decode(data) -> dict                  strict decoder, JSON form (SPEC 1.7)
+    decode_body(kind, body) -> dict       the same checks for a body alone
     encode(entry, seed=None, agent_seed=None) -> bytes
     encode_unsigned(entry) -> bytes       version through body: the bytes to sign
     verify(data) -> dict                  decode + entry signature + proof of possession
@@ -32,7 +33,7 @@ __all__ = [
     "TrailError", "ERRORS", "ENTRY_ERRORS", "decode", "encode", "encode_body", "verify",
     "verify_signature", "entry_hash", "did_key", "parse_did_key", "public_key",
     "registration_proof", "b58encode", "b58decode", "MAX_ENTRY_SIZE", "encode_unsigned",
-    "seal", "commitment", "ENTRY_DOMAIN", "REGISTRATION_DOMAIN", "KINDS", "KIND_CODES",
+    "seal", "commitment", "decode_body", "ENTRY_DOMAIN", "REGISTRATION_DOMAIN", "KINDS", "KIND_CODES",
 ]
 
 VERSION = 1
@@ -257,6 +258,20 @@ _BODY_DECODERS = {
     4: _decode_policy,
     5: _decode_report,
 }
+
+
+def decode_body(kind, body):
+    """Strictly decode a body of `kind` (a name or 1..5) into its JSON form: exactly the
+    checks decode() applies to it. Raises TrailError."""
+    code = KIND_CODES.get(kind, kind)
+    if code not in KINDS:
+        _fail("unknown_kind", "kind %r" % (kind,))
+    body = bytes(body)
+    r = _Reader(body, 0, len(body))
+    out = _BODY_DECODERS[code](r)
+    if r.remaining():
+        _fail("trailing_bytes", "%d bytes left in body" % r.remaining())
+    return out
 
 
 def decode(data):
