@@ -15,7 +15,7 @@ message names the record position and seq. A malformed `trusted_key` raises
 invalid_verifier_key (38) before the bundle is read.
 
 Command line (also protocol/reference/bundle_ref.py):
-    python3 -m agenttrail.bundle verify FILE --log-key KEY
+    python3 -m agenttrail verify FILE --log-key KEY
 prints `valid: ...` and exits 0, or `invalid: <name> (<code>): <message>` and exits 1
 (2 for a malformed --log-key or an unreadable file; FILE `-` reads standard input).
 """
@@ -346,7 +346,7 @@ def verify_bundle(data, trusted_key):
 # Command line
 # --------------------------------------------------------------------------
 
-def main(argv=None, prog="python3 -m agenttrail.bundle"):
+def main(argv=None, prog="python3 -m agenttrail"):
     parser = argparse.ArgumentParser(prog=prog,
                                      description="Verify AgentTrail proof bundles (SPEC 4).")
     sub = parser.add_subparsers(dest="command", required=True)
