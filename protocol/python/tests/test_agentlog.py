@@ -2,6 +2,7 @@
 final, resync on conflict, gap and equivocation, waiting out overloaded, and a kill -9 of
 the node in the middle of a stream."""
 
+import asyncio
 import hashlib
 import os
 import tempfile
@@ -12,7 +13,7 @@ import unittest
 import support  # noqa: F401  (puts this tree's agenttrail first)
 from support import Collector, trail
 
-from agenttrail import (AgentLog, Connection, Entry, SigningKey, TrailError, action, bundle,
+from agenttrail import (AgentLog, AsyncAgentLog, Connection, Entry, SigningKey, TrailError, action, bundle,
                         commit, policy, registration, sign_entry, verify_bundle)
 from agenttrail.entries import ZERO_HASH
 
@@ -142,6 +143,21 @@ class AgentLogTests(unittest.TestCase):
         self.assertEqual(results[1].reason, 72)
         self.assertEqual(log.seen["gap"], 2)
         self.assertEqual(results[2].entry.prev, results[0].entry.hash)
+
+    def test_asyncio(self):
+        key = SigningKey.generate()
+
+        async def main():
+            async with AsyncAgentLog(key, self.node.address) as log:
+                one = await log.append_action("a", content=b"first")
+                many = await asyncio.gather(*[log.append_action("a", content=b"%d" % i)
+                                              for i in range(10)])
+                batch = await log.append_many([action("b", content=b"%d" % i) for i in range(100)])
+                return [one] + list(many) + batch
+
+        results = asyncio.run(main())
+        self.assertEqual(sorted(r.seq for r in results), list(range(111)))
+        self.assertEqual({r.status for r in results}, {"accepted"})
 
     def test_invalid_body_fails_before_sending(self):
         with self.assertRaises(TrailError) as cm:
