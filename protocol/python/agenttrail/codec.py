@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from .errors import CODES, ENTRY_ERRORS, ERRORS, TrailError
 
 __all__ = [
@@ -364,11 +366,16 @@ def entry_hash(data):
     return hashlib.sha256(b"\x00" + bytes(data)).digest()
 
 
+def raw_public_key(private_key):
+    """The 32 raw bytes of an Ed25519PrivateKey's public key (any cryptography >= 2.6)."""
+    return private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
 def public_key(seed):
     seed = bytes(seed)
     if len(seed) != 32:
         raise ValueError("seed must be 32 bytes")
-    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    return raw_public_key(Ed25519PrivateKey.from_private_bytes(seed))
 
 
 def registration_proof(agent_seed, owner_key):
@@ -617,7 +624,7 @@ def encode(entry, seed=None, agent_seed=None):
     unsigned = _unsigned(entry, seed is None)
     if seed is not None:
         key = Ed25519PrivateKey.from_private_bytes(bytes(seed))
-        if key.public_key().public_bytes_raw() != unsigned[2:34]:
+        if raw_public_key(key) != unsigned[2:34]:
             raise ValueError("seed does not belong to signer")
         signature = key.sign(ENTRY_DOMAIN + unsigned)
     else:

@@ -7,6 +7,8 @@ import os
 import secrets
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption,
+                                                          PrivateFormat)
 
 from . import codec
 from .errors import TrailError
@@ -30,7 +32,7 @@ class SigningKey:
         if not isinstance(private, Ed25519PrivateKey):
             raise TypeError("use SigningKey.generate(), .load(path) or .from_seed(seed)")
         self._private = private
-        self.public_key = private.public_key().public_bytes_raw()
+        self.public_key = codec.raw_public_key(private)
         self.did = codec.did_key(self.public_key)
 
     @classmethod
@@ -116,7 +118,7 @@ class SigningKey:
 
     def seed(self):
         """The 32-byte seed (a copy; keep it secret)."""
-        return self._private.private_bytes_raw()
+        return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
     def sign(self, message):
         return self._private.sign(bytes(message))

@@ -295,10 +295,11 @@ class AgentLog:
                 continue
             self._head = head
             self.resyncs += 1
+            keep = True    # a prefix of the chain keeps its bytes; all after it is re-signed
             for it in todo:
-                if it.entry is not None and it.entry.seq < head.next_seq:
-                    continue
-                it.entry = None
+                keep = keep and it.entry is not None and it.entry.seq < head.next_seq
+                if not keep:
+                    it.entry = None
             return
 
     def _connect(self):

@@ -199,7 +199,7 @@ def parse_verifier_key(text):
 def signature_line(text, name, seed):
     text = _text_bytes(text)
     key = Ed25519PrivateKey.from_private_bytes(bytes(seed))
-    public = key.public_key().public_bytes_raw()
+    public = at.raw_public_key(key)
     sig = key.sign(text)
     return SIGNATURE_PREFIX + name.encode("utf-8") + b" " + \
         _b64(key_id(name, public) + sig).encode("ascii") + b"\n"
