@@ -95,6 +95,7 @@ class Connection:
         self._outstanding = {}     # request id -> (unacknowledged APPEND bytes, entries)
         self._inflight = 0
         self._replies = {}         # request id -> decoded reply not yet waited for
+        self._asked = set()        # HEAD_QUERY and PING ids without their answer yet
         self._closed_error = None
         try:
             self._sock = socket.create_connection(self.address, timeout=connect_timeout)
@@ -176,6 +177,7 @@ class Connection:
         if len(signer) != 32:
             raise ValueError("signer must be a 32-byte public key")
         rid = self._request_id()
+        self._asked.add(rid)
         self._send(struct.pack(">IBQ", 1 + 8 + 32, 0x05, rid) + signer)
         reply = self._wait_reply(rid, "head")
         return Head(reply["next_seq"], bytes.fromhex(reply["head_hash"]))
@@ -183,6 +185,7 @@ class Connection:
     def ping(self):
         """A round trip; returns its time in seconds."""
         rid = self._request_id()
+        self._asked.add(rid)
         start = time.monotonic()
         self._send(struct.pack(">IBQ", 1 + 8, 0x07, rid))
         self._wait_reply(rid, "pong")
@@ -293,6 +296,9 @@ class Connection:
                                             "of %d entries" % (len(msg["statuses"]), count)))
         elif t in ("head", "pong"):
             rid = msg["request_id"] if t == "head" else msg["nonce"]
+            if rid not in self._asked:
+                self._fail(FrameError.named("malformed_frame", "%s for unknown request %d" % (t, rid)))
+            self._asked.discard(rid)
         else:
             self._fail(FrameError.named("malformed_frame", "unexpected %s frame" % t))
         self._replies[rid] = msg

@@ -2,12 +2,14 @@
 Connection, pipelined APPENDs, HEAD and PING."""
 
 import hashlib
+import socket
+import threading
 import unittest
 
 import support  # noqa: F401  (puts this tree's agenttrail first)
 from support import Collector
 
-from agenttrail import (Connection, FrameError, SigningKey, TrailError, action, policy,
+from agenttrail import (Connection, FrameError, SigningKey, action, policy,
                         sign_entry)
 from agenttrail.entries import ZERO_HASH
 
@@ -172,6 +174,61 @@ class OverloadTests(unittest.TestCase):
             self.assertLessEqual(conn.outstanding, 4096 // 1000 + 1)
             again = [s for rid in ids for s in conn.wait(rid)]
             self.assertEqual({s.status for s in again} - {"overloaded"}, {"duplicate"})
+
+
+
+class BadServerTests(unittest.TestCase):
+    """What a client does with a server that breaks the protocol: a precise error, never a
+    hang or an unbounded read. The server is a socket in this test that sends chosen bytes."""
+
+    HELLO_OK = bytes.fromhex("0000002f02") + (1).to_bytes(2, "big") + (1 << 20).to_bytes(4, "big") \
+        + (8).to_bytes(4, "big") + (1 << 20).to_bytes(4, "big") + bytes(32)
+
+    def serve(self, reply):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        self.addCleanup(srv.close)
+
+        def run():
+            c, _ = srv.accept()
+            with c:
+                c.recv(4096)                     # HELLO
+                c.sendall(reply)
+                try:
+                    c.recv(4096)
+                except OSError:
+                    pass
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return "127.0.0.1:%d" % srv.getsockname()[1]
+
+    def code(self, reply, then=None):
+        with self.assertRaises(FrameError) as cm:
+            conn = Connection(self.serve(reply), timeout=5)
+            if then:
+                then(conn)
+        return cm.exception.code
+
+    def test_error_frame_in_handshake(self):
+        msg = b"full"
+        frame = (1 + 2 + 2 + len(msg)).to_bytes(4, "big") + b"\x7f" + (106).to_bytes(2, "big") \
+            + len(msg).to_bytes(2, "big") + msg
+        self.assertEqual(self.code(frame), 106)
+
+    def test_huge_length_prefix(self):
+        self.assertEqual(self.code((1 << 31).to_bytes(4, "big")), 100)
+
+    def test_ack_for_unknown_request(self):
+        ack = (1 + 8 + 2 + 9).to_bytes(4, "big") + b"\x04" + (99).to_bytes(8, "big") \
+            + (1).to_bytes(2, "big") + b"\x00" + bytes(8)
+        key = SigningKey.generate()
+        [e] = chain(key, 1, "bad")
+        self.assertEqual(self.code(self.HELLO_OK + ack, lambda c: c.append([e])), 102)
+
+    def test_unknown_frame_type(self):
+        self.assertEqual(self.code(self.HELLO_OK + b"\x00\x00\x00\x01\x09", lambda c: c.ping()), 101)
 
 
 if __name__ == "__main__":
