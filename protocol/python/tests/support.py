@@ -4,6 +4,7 @@ The `trail` binary is `.build/debug/trail` under the repository root (`make buil
 it), or the path in the environment variable TRAIL_BIN.
 """
 
+import atexit
 import json
 import os
 import shutil
@@ -23,6 +24,22 @@ if sys.path[:1] != [PACKAGE_ROOT]:
 
 START_TIMEOUT = 30.0
 COMMAND_TIMEOUT = 120.0
+
+
+_TEMP_DIRS = []
+
+
+def tmpdir():
+    """A new temporary folder, removed when the test process exits."""
+    path = tempfile.mkdtemp(prefix="agenttrail-py-")
+    _TEMP_DIRS.append(path)
+    return path
+
+
+@atexit.register
+def _remove_temp_dirs():
+    for path in _TEMP_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def trail_bin():

@@ -5,13 +5,12 @@ the node in the middle of a stream."""
 import asyncio
 import hashlib
 import os
-import tempfile
 import threading
 import time
 import unittest
 
 import support  # noqa: F401  (puts this tree's agenttrail first)
-from support import Collector, trail
+from support import Collector, tmpdir, trail
 
 from agenttrail import (AgentLog, AsyncAgentLog, Connection, Entry, SigningKey, TrailError, action, bundle,
                         commit, policy, registration, sign_entry, verify_bundle)
@@ -35,7 +34,7 @@ class AgentLogTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.node = Collector().start()
-        cls.tmp = tempfile.mkdtemp(prefix="agenttrail-py-")
+        cls.tmp = tmpdir()
 
     @classmethod
     def tearDownClass(cls):
@@ -173,7 +172,7 @@ class ResyncAcrossNodesTests(unittest.TestCase):
     holds another one, is followed from its own head."""
 
     def test_node_swap(self):
-        tmp = tempfile.mkdtemp(prefix="agenttrail-py-")
+        tmp = tmpdir()
         key = SigningKey.generate()
         first = Collector(os.path.join(tmp, "first")).start()
         self.addCleanup(first.cleanup)
@@ -214,12 +213,12 @@ class OverloadedTests(unittest.TestCase):
         self.assertEqual([r.seq for r in results], list(range(600)))
         self.assertGreater(log.overloaded, 0)
         self.assertGreater(log.seen["overloaded"], 0)
-        self.assertEqual(len(stored_chain(node, key, tempfile.mkdtemp(prefix="agenttrail-py-"))), 600)
+        self.assertEqual(len(stored_chain(node, key, tmpdir())), 600)
 
 
 class RestartTests(unittest.TestCase):
     def test_kill_9_mid_stream_nothing_twice(self):
-        tmp = tempfile.mkdtemp(prefix="agenttrail-py-")
+        tmp = tmpdir()
         node = Collector(os.path.join(tmp, "data")).start()
         self.addCleanup(node.cleanup)
         key = SigningKey.generate()

@@ -5,11 +5,10 @@ signed in Python and checked by `trail entry inspect`, and proof bundles exporte
 import json
 import os
 import stat
-import tempfile
 import unittest
 
 import support  # noqa: F401  (puts this tree's agenttrail first)
-from support import Collector, trail
+from support import Collector, tmpdir, trail
 
 from agenttrail import (AgentLog, Entry, SigningKey, TrailError, action, commit, did_key,
                         policy, receipt, registration, report, sign_entry, verify_bundle)
@@ -18,7 +17,7 @@ from agenttrail.entries import ZERO_HASH
 
 class KeyFileTests(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="agenttrail-py-")
+        self.tmp = tmpdir()
 
     def test_trail_key_loads_in_python(self):
         path = os.path.join(self.tmp, "t.key")
@@ -83,7 +82,7 @@ class EntryInspectTests(unittest.TestCase):
     """Entries of every kind signed here are well-formed and authentic for the Swift codec."""
 
     def test_every_kind(self):
-        tmp = tempfile.mkdtemp(prefix="agenttrail-py-")
+        tmp = tmpdir()
         owner, agent = SigningKey.generate(), SigningKey.generate()
         req, _ = commit("req-1")
         bodies = [
@@ -131,7 +130,7 @@ class BundleTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.node = Collector().start()
-        cls.tmp = tempfile.mkdtemp(prefix="agenttrail-py-")
+        cls.tmp = tmpdir()
         cls.key = SigningKey.generate()
         with AgentLog(cls.key, cls.node.address) as log:
             log.append_many([action("post", content=b"%d" % i) for i in range(40)])
