@@ -15,7 +15,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import frames_ref as fr  # noqa: E402
+import _tree  # noqa: E402,F401  (this tree's protocol/python first)
+
+from agenttrail import frames as fr  # noqa: E402
 
 OUT = os.path.join(HERE, "..", "vectors", "frames.json")
 ENTRIES = os.path.join(HERE, "..", "vectors", "entries.json")

@@ -14,7 +14,9 @@ import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import agenttrail_ref as at  # noqa: E402
+import _tree  # noqa: E402,F401  (this tree's protocol/python first)
+
+from agenttrail import codec as at  # noqa: E402
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
