@@ -3,11 +3,11 @@
 
 SWIFT ?= swift
 
-# C libraries from Debian's -dev packages (root on a fresh machine), and the reference codec's
-# one Python dependency.
+# C libraries from Debian's -dev packages (root on a fresh machine), the zstd tool (the segment
+# tests and the reference reader run `zstd -d`), and the reference codec's one Python dependency.
 deps:
-	@if ! dpkg -s libsodium-dev liblmdb-dev libzstd-dev >/dev/null 2>&1; then \
-		apt-get update && apt-get install -y libsodium-dev liblmdb-dev libzstd-dev; \
+	@if ! dpkg -s libsodium-dev liblmdb-dev libzstd-dev zstd >/dev/null 2>&1; then \
+		apt-get update && apt-get install -y libsodium-dev liblmdb-dev libzstd-dev zstd; \
 	fi
 	@python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
 
