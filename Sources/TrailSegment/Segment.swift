@@ -169,25 +169,33 @@ public struct Segment: Sendable {
     ) throws(TrailError) {
         let frame = header.frames[j]
         try bytes.withUnsafeBytes { raw in Result { () throws(TrailError) in
-            let compressed = UnsafeRawBufferPointer(rebasing: raw[frame.offset..<frame.end])
-            try SegmentDataFrame.check(compressed, frame, j)
-            let content = UnsafeMutableRawBufferPointer.allocate(byteCount: frame.contentSize, alignment: 8)
-            defer { content.deallocate() }
-            switch decompressor.decompress(compressed, into: content) {
-            case .failure(let f):
-                throw TrailError(.segmentFrameCorrupt, "frame \(j) does not decompress: \(f.reason)")
-            case .success(let n):
-                guard n == frame.contentSize else {
-                    throw TrailError(.segmentFrameCorrupt, "frame \(j) decompresses to \(n) bytes, declared \(frame.contentSize)")
-                }
-            }
-            try SegmentDataFrame.records(UnsafeRawBufferPointer(content), frame, j, body)
+            try SegmentDataFrame.decode(UnsafeRawBufferPointer(rebasing: raw[frame.offset..<frame.end]), frame, j, decompressor, body)
         } }.get()
     }
 }
 
 /// Checks of one data frame (SPEC 5.3) before and after decompression.
 enum SegmentDataFrame {
+    /// Step 15 for one frame: checks `compressed`, decompresses it into a buffer of its declared
+    /// size, and hands each record to `body` in order.
+    static func decode(
+        _ compressed: UnsafeRawBufferPointer, _ frame: SegmentFrame, _ j: Int, _ decompressor: borrowing ZstdDecompressor,
+        _ body: (UnsafeRawBufferPointer) -> Void
+    ) throws(TrailError) {
+        try check(compressed, frame, j)
+        let content = UnsafeMutableRawBufferPointer.allocate(byteCount: frame.contentSize, alignment: 8)
+        defer { content.deallocate() }
+        switch decompressor.decompress(compressed, into: content) {
+        case .failure(let f):
+            throw TrailError(.segmentFrameCorrupt, "frame \(j) does not decompress: \(f.reason)")
+        case .success(let n):
+            guard n == frame.contentSize else {
+                throw TrailError(.segmentFrameCorrupt, "frame \(j) decompresses to \(n) bytes, declared \(frame.contentSize)")
+            }
+        }
+        try records(UnsafeRawBufferPointer(content), frame, j, body)
+    }
+
     /// The frame's SHA-256 must be the table's; its zstd frame header (RFC 8878 3.1.1) must declare the table's content size, a content
     /// checksum, no dictionary and a window of at most 16 MiB, and the frame must be exactly the
     /// table's compressed size.

@@ -96,21 +96,22 @@ public enum SegmentFile {
         return try Segment.open(bytes: bytes, expecting: expected)
     }
 
-    private static func readFully(_ fd: Int32, _ out: inout [UInt8], at offset: Int, _ path: String) throws(TrailError) {
+    static func readFully(_ fd: Int32, _ out: inout [UInt8], at offset: Int, _ path: String) throws(TrailError) {
         var done = 0
+        var failed: Int32 = 0
         let count = out.count
-        let ok = out.withUnsafeMutableBytes { buf -> Bool in
+        out.withUnsafeMutableBytes { buf in
             while done < count {
                 let n = pread(fd, buf.baseAddress! + done, min(count - done, 1 << 30), off_t(offset + done))
                 if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return false }
+                if n < 0 { failed = errno }
+                if n <= 0 { return }
                 done += n
             }
-            return true
         }
-        guard ok else {
-            if done < count && errno == 0 { throw TrailError(.segmentTruncated, "\(path) shrank while it was read") }
-            throw ioError("cannot read \(path)")
+        guard done == count else {
+            if failed == 0 { throw TrailError(.segmentTruncated, "\(path) shrank while it was read") }
+            throw TrailError(.io, "cannot read \(path): \(String(cString: strerror(failed)))")
         }
     }
 
@@ -120,7 +121,73 @@ public enum SegmentFile {
         return (folder.isEmpty ? "/" : folder, String(path[path.index(after: slash)...]))
     }
 
-    private static func ioError(_ what: String) -> TrailError {
+    static func ioError(_ what: String) -> TrailError {
         TrailError(.io, "\(what): \(String(cString: strerror(errno)))")
+    }
+}
+
+/// A sealed segment read from its file on demand: the header frame is read and validated
+/// (SPEC 5.4 steps 1-14) when it is opened, and each `record(_:)` reads and checks only the
+/// frame that holds it (step 15). For serving cold ranges without loading whole segments; a
+/// segment is validated whole once, when it is written or received (`SegmentFile.open`).
+///
+/// Holds the file open; `pread` makes it safe to share between threads.
+public final class SegmentFileReader: Sendable {
+    public let path: String
+    public let header: SegmentHeader
+    private let fd: Int32
+
+    public init(_ path: String, expecting expected: SegmentExpectation = .none) throws(TrailError) {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw TrailError(.notFound, "no segment at \(path)") }
+            throw SegmentFile.ioError("cannot open \(path)")
+        }
+        do throws(TrailError) {
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw SegmentFile.ioError("cannot stat \(path)") }
+            let size = Int(st.st_size)
+            var prefix = [UInt8](repeating: 0, count: min(size, 8))
+            try SegmentFile.readFully(fd, &prefix, at: 0, path)
+            let length = try prefix.withUnsafeBytes { raw in
+                Result { () throws(TrailError) in try SegmentHeader.headerLength(prefix: raw, fileSize: size) }
+            }.get()
+            var bytes = [UInt8](repeating: 0, count: length)
+            try SegmentFile.readFully(fd, &bytes, at: 0, path)
+            self.header = try bytes.withUnsafeBytes { raw in
+                Result { () throws(TrailError) in try SegmentHeader.parse(raw, fileSize: size, expecting: expected) }
+            }.get()
+        } catch {
+            close(fd)
+            throw error
+        }
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit { close(fd) }
+
+    /// The records of frame `j`: one read of its compressed bytes, checked and decompressed.
+    public func frameRecords(_ j: Int) throws(TrailError) -> [[UInt8]] {
+        precondition(header.frames.indices.contains(j), "frame \(j) outside the segment")
+        let frame = header.frames[j]
+        var compressed = [UInt8](repeating: 0, count: frame.compressedSize)
+        try SegmentFile.readFully(fd, &compressed, at: frame.offset, path)
+        var out: [[UInt8]] = []
+        out.reserveCapacity(frame.recordCount)
+        let decompressor = try ZstdDecompressor()
+        try compressed.withUnsafeBytes { raw in
+            Result { () throws(TrailError) in try SegmentDataFrame.decode(raw, frame, j, decompressor) { out.append(Array($0)) } }
+        }.get()
+        return out
+    }
+
+    /// Record `r` (log index `header.firstIndex + r`), reading one frame.
+    public func record(_ r: Int) throws(TrailError) -> [UInt8] {
+        guard r >= 0 && r < header.recordCount else {
+            throw TrailError(.indexOutOfRange, "record \(r) outside a segment of \(header.recordCount)")
+        }
+        let j = header.frameIndex(ofRecord: r)
+        return try frameRecords(j)[r - header.frames[j].firstRecord]
     }
 }

@@ -25,7 +25,7 @@ struct SegmentBench: AsyncParsableCommand {
         let n = 1 << bits
         var entries: [[UInt8]]
         if let corpus {
-            entries = (try? Corpus.read(from: corpus).entries) ?? []
+            do { entries = try Corpus.read(from: corpus).entries } catch { fail(error) }
             guard entries.count >= n else { fail(TrailError(.invalidArgument, "\(corpus) holds \(entries.count) entries, need \(n)")) }
             entries = Array(entries.prefix(n))
         } else {

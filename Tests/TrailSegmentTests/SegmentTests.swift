@@ -289,6 +289,36 @@ struct SegmentFileTests {
         }
     }
 
+    /// The on-demand reader checks the header when it opens and reads one frame per record:
+    /// with every other frame destroyed on disk, the intact frame's records still read; a
+    /// destroyed frame is 95 when it is read; a cut file does not open.
+    @Test func readerSeeksInTheFile() throws {
+        let entries = actionEntries(128)
+        try withTemporaryDirectory { dir in
+            let path = "\(dir)/seg"
+            let h = try SegmentFile.write(segment: 3, segmentBits: 7, entries: entries, to: path, options: .init(maxFrameRecords: 20))
+            let reader = try SegmentFileReader(path, expecting: .init(segment: 3, segmentBits: 7, root: h.root))
+            #expect(reader.header == h)
+            for r in 0..<128 { #expect(try reader.record(r) == entries[r]) }
+            var bytes = try readFile(path)
+            let keep = 2
+            for (j, f) in h.frames.enumerated() where j != keep {
+                for i in f.offset..<f.end { bytes[i] = 0 }
+            }
+            try writeFile(path, bytes)
+            let damaged = try SegmentFileReader(path)
+            for r in h.frames[keep].records { #expect(try damaged.record(r) == entries[r]) }
+            #expect(failure { () throws(TrailError) in _ = try damaged.record(0) } == .segmentFrameCorrupt)
+            #expect(failure { () throws(TrailError) in _ = try damaged.frameRecords(6) } == .segmentFrameCorrupt)
+            #expect(failure { () throws(TrailError) in _ = try damaged.record(128) } == .indexOutOfRange)
+            try writeFile(path, Array(bytes.prefix(bytes.count - 1)))
+            #expect(failure { () throws(TrailError) in _ = try SegmentFileReader(path) } == .segmentTruncated)
+            try writeFile(path, Array(bytes.prefix(40)))
+            #expect(failure { () throws(TrailError) in _ = try SegmentFileReader(path) } == .segmentTruncated)
+            #expect(failure { () throws(TrailError) in _ = try SegmentFileReader("\(dir)/absent") } == .notFound)
+        }
+    }
+
     /// The Python reference reads what the Swift writer wrote, and rejects a damaged copy.
     @Test func pythonReferenceReadsSwiftSegments() throws {
         guard let python = pythonWithCryptography() else {
