@@ -18,6 +18,10 @@ public enum SegmentFormat {
     /// Record lengths: the smallest entry (header, empty body, signature) up to the entry limit.
     public static let minRecord = 152
     public static let maxRecord = EntryLimits.maxEntrySize
+    /// The most compressed bytes a frame may declare for `content` decompressed bytes: above any
+    /// zstd frame's worst case (`ZSTD_compressBound`), so that a file's size is bounded by its
+    /// records before it is read.
+    public static func maxCompressedSize(content: Int) -> Int { content + (content >> 7) + 1024 }
     /// magic, version, k, segment, record count, file size, root, frame count.
     static let fixedHeader = 66
     static let tableEntry = 56
@@ -219,6 +223,9 @@ public struct SegmentHeader: Hashable, Sendable {
             let digest = try r.bytes32("frame digest")
             guard content <= SegmentFormat.maxFrameContent else {
                 throw TrailError(.segmentLimitExceeded, "frame \(j) declares \(content) decompressed bytes, limit \(SegmentFormat.maxFrameContent)")
+            }
+            guard compressed <= SegmentFormat.maxCompressedSize(content: content) else {
+                throw TrailError(.segmentLimitExceeded, "frame \(j) declares \(compressed) compressed bytes for \(content), limit \(SegmentFormat.maxCompressedSize(content: content))")
             }
             guard fCount >= 1 else { throw TrailError(.malformedSegment, "frame \(j) holds no records") }
             guard fOffset == UInt64(offset) else {

@@ -167,6 +167,9 @@ def parse_header(data, file_size=None, expected=None):
         if f.content_size > MAX_FRAME_CONTENT:
             _fail("segment_limit_exceeded", "frame %d declares %d bytes, limit %d"
                   % (j, f.content_size, MAX_FRAME_CONTENT))
+        if f.compressed_size > f.content_size + (f.content_size >> 7) + 1024:
+            _fail("segment_limit_exceeded", "frame %d declares %d compressed bytes for %d"
+                  % (j, f.compressed_size, f.content_size))
         if f.record_count < 1:
             _fail("malformed_segment", "frame %d holds no records" % j)
         if f.offset != offset:
@@ -537,6 +540,8 @@ def gen_vectors(path=VECTORS):
     invalid("declared_size_smaller", reheader(file_size=len(base) - 1), 90)
     fr = list(k4.frames)
     invalid("frame_content_oversized", reheader(frames=[fr[0]._replace(content_size=MAX_FRAME_CONTENT + 1)] + fr[1:]), 97)
+    invalid("frame_compressed_oversized", reheader(frames=[fr[0]._replace(
+        compressed_size=fr[0].content_size + (fr[0].content_size >> 7) + 1025)] + fr[1:]), 97)
     invalid("frame_without_records", reheader(frames=[fr[0]._replace(record_count=0)] + fr[1:]), 90)
     invalid("frame_offset_gap", reheader(frames=[fr[0], fr[1]._replace(offset=fr[1].offset + 1)] + fr[2:]), 90)
     invalid("frame_first_record_wrong", reheader(frames=[fr[0], fr[1]._replace(first_record=4)] + fr[2:]), 90)
