@@ -5,11 +5,12 @@ SWIFT ?= swift
 # CI fails on any compiler warning, as swift-nio's does.
 SWIFTFLAGS ?= -Xswiftc -warnings-as-errors
 
-# C libraries from Debian's -dev packages (root on a fresh machine), and the Python package's
-# one dependency (protocol/python: the reference codec and the client).
+# C libraries from Debian's -dev packages (root on a fresh machine), the zstd tool (the segment
+# tests and the reference reader run `zstd -d`), and the Python package's one dependency
+# (protocol/python: the reference codec and the client).
 deps:
-	@if ! dpkg -s libsodium-dev liblmdb-dev libzstd-dev >/dev/null 2>&1; then \
-		apt-get update && apt-get install -y libsodium-dev liblmdb-dev libzstd-dev; \
+	@if ! dpkg -s libsodium-dev liblmdb-dev libzstd-dev zstd >/dev/null 2>&1; then \
+		apt-get update && apt-get install -y libsodium-dev liblmdb-dev libzstd-dev zstd; \
 	fi
 	@python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install --quiet cryptography
 

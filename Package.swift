@@ -23,6 +23,8 @@ let package = Package(
         .target(name: "TrailCore", dependencies: ["CSodium"]),
         // LMDB environment, transactions and the collector's stores.
         .target(name: "TrailStore", dependencies: ["TrailCore", "CLMDB"]),
+        // Sealed segments: complete subtrees of the log as zstd files (SPEC section 5).
+        .target(name: "TrailSegment", dependencies: ["TrailCore", "CZstd"]),
         // Frame decoding on SwiftNIO, shared by the collector and the client library.
         .target(
             name: "TrailNIO",
@@ -51,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "trail",
             dependencies: [
-                "TrailCore", "TrailStore", "TrailServer", "AgentTrail",
+                "TrailCore", "TrailStore", "TrailServer", "AgentTrail", "TrailSegment",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -60,6 +62,7 @@ let package = Package(
         ),
         .testTarget(name: "TrailCoreTests", dependencies: ["TrailCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrailStoreTests", dependencies: ["TrailStore"]),
+        .testTarget(name: "TrailSegmentTests", dependencies: ["TrailSegment", "TrailCore"]),
         .testTarget(
             name: "TrailServerTests",
             dependencies: [

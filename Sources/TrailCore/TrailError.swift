@@ -3,7 +3,7 @@
 /// Equality compares the code only, so tests assert on the rejection, not on its wording.
 public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Stable codes. Entry codes (1-21) are listed in protocol/SPEC.md section 1.6, Merkle log and
-    /// checkpoint codes (30-49) in the checkpoints section, bundle codes (50-69) in section 4, protocol codes (100-) in section 2.
+    /// checkpoint codes (30-49) in the checkpoints section, bundle codes (50-69) in section 4, segment codes (90-99) in section 5, protocol codes (100-) in section 2.
     public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
         public let rawValue: UInt16
         public init(rawValue: UInt16) { self.rawValue = rawValue }
@@ -64,6 +64,18 @@ public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let fieldNotInEntry = Code(rawValue: 82)
         public static let duplicateField = Code(rawValue: 83)
 
+        // Sealed segments (SPEC section 5).
+        public static let malformedSegment = Code(rawValue: 90)
+        public static let segmentTruncated = Code(rawValue: 91)
+        public static let notASegment = Code(rawValue: 92)
+        public static let unsupportedSegmentVersion = Code(rawValue: 93)
+        public static let segmentHeaderCorrupt = Code(rawValue: 94)
+        public static let segmentFrameCorrupt = Code(rawValue: 95)
+        public static let segmentCountMismatch = Code(rawValue: 96)
+        public static let segmentLimitExceeded = Code(rawValue: 97)
+        public static let segmentRootMismatch = Code(rawValue: 98)
+        public static let unexpectedSegment = Code(rawValue: 99)
+
         // Frames and the TCP protocol (SPEC section 2).
         public static let frameTooLarge = Code(rawValue: 100)
         public static let unknownFrameType = Code(rawValue: 101)
@@ -100,6 +112,9 @@ public struct TrailError: Error, Hashable, Sendable, CustomStringConvertible {
             58: "broken_link", 59: "chain_truncated", 60: "head_mismatch",
             70: "already_registered", 71: "not_owner", 72: "agent_not_registered", 73: "stale_policy_version",
             80: "malformed_disclosure", 81: "disclosure_mismatch", 82: "field_not_in_entry", 83: "duplicate_field",
+            90: "malformed_segment", 91: "segment_truncated", 92: "not_a_segment", 93: "unsupported_segment_version",
+            94: "segment_header_corrupt", 95: "segment_frame_corrupt", 96: "segment_count_mismatch",
+            97: "segment_limit_exceeded", 98: "segment_root_mismatch", 99: "unexpected_segment",
             100: "frame_too_large", 101: "unknown_frame_type", 102: "malformed_frame",
             103: "unsupported_protocol", 104: "hello_required", 105: "batch_too_large",
             106: "too_many_connections", 107: "idle_timeout", 108: "shutting_down",

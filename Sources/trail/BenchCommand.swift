@@ -7,7 +7,7 @@ import Synchronization
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Pre-signed corpora and the replay load generator.",
-        subcommands: [Gen.self, Replay.self, Limit.self, Verify.self, Agent.self, VerifierBench.self])
+        subcommands: [Gen.self, Replay.self, Limit.self, Verify.self, Agent.self, VerifierBench.self, SegmentBench.self])
 
     struct Gen: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

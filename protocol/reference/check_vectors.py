@@ -545,6 +545,9 @@ def main():
             check("bundles", False, "raised %r" % e)
             traceback.print_exc()
         print("bundles: %d valid vectors, %d invalid vectors" % counts)
+    run("segments", lambda: print("segments: %d valid vectors, %d invalid vectors"
+                                  % __import__("segment_ref").check_vectors(
+                                      os.path.join(HERE, "..", "vectors", "segments.json"), check)))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
