@@ -821,10 +821,16 @@ struct Replayer {
             let perLaneRate = measured ? rate.map { $0 / Double(max(1, lanes.filter { !$0.isEmpty }.count)) } : nil
             let phase = corpus.phases[p]
             let merged = try await withThrowingTaskGroup(of: ReplayResult.self) { group in
+                let busy = max(1, lanes.filter { !$0.isEmpty }.count)
                 for (i, lane) in lanes.enumerated() where !lane.isEmpty {
                     let conn = conns[i]
+                    // Paced lanes start out of phase, evenly over one batch interval, so that their
+                    // batches arrive spread out instead of all at once.
+                    let phaseShift = perLaneRate.map { Double(maxBatch) / $0 * Double(i % busy) / Double(busy) } ?? 0
                     group.addTask {
-                        try await replayLane(phase, lane, conn, maxBatch: maxBatch, laneRate: perLaneRate, deadline: deadline, clock: clock, phase: p)
+                        try await replayLane(
+                            phase, lane, conn, maxBatch: maxBatch, laneRate: perLaneRate, phaseShift: phaseShift, deadline: deadline,
+                            clock: clock, phase: p)
                     }
                 }
                 var merged = ReplayResult()
@@ -848,11 +854,11 @@ struct Replayer {
     }
 
     private func replayLane(
-        _ phase: Corpus.Phase, _ lane: [Int], _ conn: TrailConnection, maxBatch: Int, laneRate: Double?,
+        _ phase: Corpus.Phase, _ lane: [Int], _ conn: TrailConnection, maxBatch: Int, laneRate: Double?, phaseShift: Double,
         deadline: ContinuousClock.Instant, clock: ContinuousClock, phase p: Int
     ) async throws -> ReplayResult {
         var result = ReplayResult()
-        let laneStart = clock.now
+        let laneStart = clock.now + .seconds(phaseShift)
         let acked = self.acked
         try await withThrowingTaskGroup(of: (Double, [AppendStatus], ArraySlice<Int>).self) { group in
             var offset = 0
