@@ -111,7 +111,10 @@ struct DurabilityTests {
             let acked = Acked()
             let stop = Stop()
             let keys = (0..<4).map { SigningKey(seed: SHA256.hash(Array("kill-loop-\($0)".utf8))) }
-            var server = try ServeProcess(data: dir, port: port, http: true)
+            // A small storage layout, so that chain blocks, hash runs and the horizon are written
+            // all the time and every restart rebuilds the tail from the log.
+            let layout = ["--hash-run", "64", "--chain-block", "8", "--chain-horizon", "200"]
+            var server = try ServeProcess(data: dir, port: port, http: true, layout)
             let verifierKey = Checkpointer(key: try NodeKey.loadOrCreate(directory: dir)).verifierKey
             let client = TrailClient(host: "127.0.0.1", port: port, reconnectTimeout: .seconds(30))
             // Each agent appends batches of 20 until told to stop (at most 2000 batches).
@@ -148,7 +151,7 @@ struct DurabilityTests {
                 checkpoints.append(try Checkpoint.open(note: String(decoding: body, as: UTF8.self), verifierKey: verifierKey))
                 server.kill9()
                 #expect(server.process.terminationReason == .uncaughtSignal)
-                server = try ServeProcess(data: dir, port: port, http: true)
+                server = try ServeProcess(data: dir, port: port, http: true, layout)
             }
             stop.set()
             try await load.value
