@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .errors import CODES, ENTRY_ERRORS, ERRORS, TrailError
+from .reader import Reader
 
 __all__ = [
     "TrailError", "ERRORS", "ENTRY_ERRORS", "decode", "encode", "encode_body", "verify",
@@ -92,40 +93,13 @@ def _fail(name, message):
 # Decoding
 # --------------------------------------------------------------------------
 
-class _Reader:
-    """Bounded cursor over data[pos:end]; never reads past `end`."""
+class _Reader(Reader):
+    """Bounded cursor over data[pos:end]; running out of bytes is `truncated`."""
 
-    __slots__ = ("data", "pos", "end")
+    __slots__ = ()
 
-    def __init__(self, data, pos, end):
-        self.data = data
-        self.pos = pos
-        self.end = end
-
-    def remaining(self):
-        return self.end - self.pos
-
-    def take(self, n, what):
-        if n > self.end - self.pos:
-            _fail("truncated", "input ends inside %s" % what)
-        out = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return out
-
-    def u8(self, what):
-        return self.take(1, what)[0]
-
-    def u16(self, what):
-        return struct.unpack(">H", self.take(2, what))[0]
-
-    def u32(self, what):
-        return struct.unpack(">I", self.take(4, what))[0]
-
-    def u64(self, what):
-        return struct.unpack(">Q", self.take(8, what))[0]
-
-    def hash32(self, what):
-        return self.take(32, what).hex()
+    def short_read(self, what):
+        _fail("truncated", "input ends inside %s" % what)
 
     @staticmethod
     def _check_len(n, limits, what, unit):

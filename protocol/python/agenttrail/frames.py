@@ -22,6 +22,7 @@ import struct
 
 from .errors import ERRORS as _ALL_ERRORS
 from .errors import PROTOCOL_ERRORS, FrameError
+from .reader import Reader
 
 __all__ = [
     "FrameError", "ERRORS", "CODES", "MAX_FRAME", "MAX_BATCH", "FRAME_TYPES",
@@ -105,36 +106,13 @@ def _check_direction(direction):
 # Decoding
 # --------------------------------------------------------------------------
 
-class _Reader:
+class _Reader(Reader):
     """Cursor over one payload; running out of bytes is malformed_frame."""
 
-    __slots__ = ("data", "pos")
+    __slots__ = ()
 
-    def __init__(self, data):
-        self.data = data
-        self.pos = 0
-
-    def take(self, n, what):
-        if n > len(self.data) - self.pos:
-            _fail("malformed_frame", "payload ends inside %s" % what)
-        out = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return out
-
-    def u8(self, what):
-        return self.take(1, what)[0]
-
-    def u16(self, what):
-        return struct.unpack(">H", self.take(2, what))[0]
-
-    def u32(self, what):
-        return struct.unpack(">I", self.take(4, what))[0]
-
-    def u64(self, what):
-        return struct.unpack(">Q", self.take(8, what))[0]
-
-    def hash32(self, what):
-        return self.take(32, what).hex()
+    def short_read(self, what):
+        _fail("malformed_frame", "payload ends inside %s" % what)
 
     def text(self, what, limit):
         n = self.u16(what + " length")
@@ -147,8 +125,8 @@ class _Reader:
             _fail("malformed_frame", "%s is not UTF-8: %s" % (what, e))
 
     def finish(self):
-        if self.pos != len(self.data):
-            _fail("malformed_frame", "%d trailing payload bytes" % (len(self.data) - self.pos))
+        if self.pos != self.end:
+            _fail("malformed_frame", "%d trailing payload bytes" % (self.end - self.pos))
 
 
 def _decode_status(r, i):
