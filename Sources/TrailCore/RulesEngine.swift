@@ -15,8 +15,8 @@ public struct SignerState: Sendable, Hashable {
 /// What the engine reads from committed storage, for the state it does not keep in memory.
 /// Implementations answer from durable state only (never from a group being decided).
 public protocol LedgerView {
-    /// The encoded entry at position `seq` of `signer`'s chain, if committed.
-    func committedEntry(of signer: PublicKey, seq: UInt64) throws -> [UInt8]?
+    /// The log index and encoding of the entry at position `seq` of `signer`'s chain, if committed.
+    func committedEntry(of signer: PublicKey, seq: UInt64) throws -> (index: UInt64, bytes: [UInt8])?
     /// The encoded entry at a log index.
     func entry(at index: UInt64) throws -> [UInt8]?
     /// An agent's record (owner, active policy).
@@ -210,8 +210,8 @@ public struct RulesEngine: Sendable {
                 {
                     return .duplicate(index: writes.firstIndex + UInt64(i))
                 }
-            } else if let stored = try view.committedEntry(of: entry.signer, seq: entry.seq), stored == entry.encoded {
-                return .duplicate(index: try indexOfCommitted(entry, view))
+            } else if let stored = try view.committedEntry(of: entry.signer, seq: entry.seq), stored.bytes == entry.encoded {
+                return .duplicate(index: stored.index)
             }
             writes.equivocations.append((entry, hash))
             return .equivocation(head: head)
@@ -231,20 +231,6 @@ public struct RulesEngine: Sendable {
         signer.maxTimestampMs = max(signer.maxTimestampMs, entry.timestampMs)
         scratch.signers[entry.signer] = signer
         return .accepted(index: index, violations: violations, flags: flags)
-    }
-
-    /// The log index of a committed entry found at its chain position.
-    private func indexOfCommitted(_ entry: Entry, _ view: some LedgerView) throws -> UInt64 {
-        var found: UInt64?
-        try view.visitChainBackwards(of: entry.signer) { index, bytes in
-            if bytes == entry.encoded {
-                found = index
-                return false
-            }
-            return true
-        }
-        guard let found else { throw TrailError(.storage, "entry at seq \(entry.seq) of \(DIDKey.encode(entry.signer)) has no log index") }
-        return found
     }
 
     private func agentState(_ key: PublicKey, _ scratch: inout Scratch, _ view: some LedgerView) throws -> AgentState {

@@ -425,9 +425,9 @@ public final class ChainStore: @unchecked Sendable {
 // MARK: The rules engine's view
 
 extension ChainStore: LedgerView {
-    public func committedEntry(of signer: PublicKey, seq: UInt64) throws -> [UInt8]? {
-        guard let index = try positions(of: signer, fromSeq: seq, limit: 1).first else { return nil }
-        return try entry(at: index)
+    public func committedEntry(of signer: PublicKey, seq: UInt64) throws -> (index: UInt64, bytes: [UInt8])? {
+        guard let index = try positions(of: signer, fromSeq: seq, limit: 1).first, let bytes = try entry(at: index) else { return nil }
+        return (index, bytes)
     }
 
     public func acceptanceTime(ofIndex index: UInt64) throws -> UInt64 {
