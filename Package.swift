@@ -64,6 +64,15 @@ let package = Package(
         .testTarget(name: "TrailStoreTests", dependencies: ["TrailStore"]),
         .testTarget(name: "TrailSegmentTests", dependencies: ["TrailSegment", "TrailCore"]),
         .testTarget(
+            name: "TrailNIOTests",
+            dependencies: [
+                "TrailNIO", "TrailCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "TrailServerTests",
             dependencies: [
                 "TrailServer", "AgentTrail", "TrailStore",

@@ -2,7 +2,7 @@ import NIOCore
 import TrailCore
 
 /// One frame as read off the wire: its type byte and payload.
-public struct InboundFrame {
+public struct InboundFrame: Equatable {
     public var type: UInt8
     public var payload: ByteBuffer
     public init(type: UInt8, payload: ByteBuffer) {

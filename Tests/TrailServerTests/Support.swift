@@ -181,8 +181,13 @@ func verifyStoredChain(_ store: ChainStore, _ signer: PublicKey) throws -> Int {
     return chain.count
 }
 
-/// The `trail` executable built next to the tests.
+/// The `trail` executable built next to the tests: in the test binary's own folder, so that
+/// `--scratch-path .build-tsan` (make tsan, make asan) runs the sanitized `trail` too; else
+/// `.build/debug/trail`.
 func trailExecutable() -> String {
+    let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    let beside = here.appendingPathComponent("trail").path
+    if FileManager.default.isExecutableFile(atPath: beside) { return beside }
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     return root.appendingPathComponent(".build/debug/trail").path
 }
