@@ -46,6 +46,7 @@ public final class Collector: @unchecked Sendable {
     let group: MultiThreadedEventLoopGroup
     private var channel: Channel?
     private var httpChannel: Channel?
+    private var checkpointTask: RepeatedTask?
     public let checkpointer: Checkpointer
     let httpGroup: MultiThreadedEventLoopGroup
     let pool: NIOThreadPool
@@ -118,21 +119,25 @@ public final class Collector: @unchecked Sendable {
                     }
                 }
                 .bind(host: httpHost, port: c.httpPort).get()
-            // Publish a checkpoint at least once a second while entries arrive.
-            let checkpointer = self.checkpointer
-            let pipeline = self.pipeline
-            httpGroup.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
-                _ = checkpointer.note(for: pipeline.tree)
-            }
             logger.info("HTTP API listening", metadata: ["address": "\(httpChannel!.localAddress!)"])
+        }
+        // Sign a checkpoint at least once a second while entries arrive, HTTP API or not.
+        let signer = self.checkpointer
+        let ingest = self.pipeline
+        checkpointTask = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            _ = signer.note(for: ingest.tree)
         }
         logger.info("collector listening", metadata: ["address": "\(channel!.localAddress!)", "data": "\(c.dataDirectory)"])
     }
 
     /// Stops accepting, drains the pipeline and releases the event loops.
     public func shutdown() async throws {
+        checkpointTask?.cancel()
+        checkpointTask = nil
         try? await channel?.close()
         try? await httpChannel?.close()
+        channel = nil
+        httpChannel = nil
         pipeline.stop()
         // Relaxed mode never fsyncs on commit: a clean stop still makes everything durable.
         if !configuration.durable { try store.environment.sync() }

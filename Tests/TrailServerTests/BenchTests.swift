@@ -14,7 +14,6 @@ struct BenchTests {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: trailExecutable())
         p.arguments = ["serve", "--data", dir + "/data", "--listen", "127.0.0.1:\(port)", "--http", "127.0.0.1:\(httpPort)", "--log-level", "error"]
-        p.standardOutput = FileHandle.nullDevice
         try p.run()
         defer {
             kill(p.processIdentifier, SIGTERM)

@@ -20,7 +20,6 @@ struct DurabilityTests {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: trailExecutable())
         p.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(port)", "--http", "off", "--log-level", "error"]
-        p.standardOutput = FileHandle.nullDevice
         try p.run()
         return p
     }

@@ -278,7 +278,6 @@ final class ServeProcess {
         process.arguments =
             ["serve", "--data", data, "--listen", "127.0.0.1:\(self.port)", "--http", httpPort.map { "127.0.0.1:\($0)" } ?? "off",
              "--log-level", "error"] + extra
-        process.standardOutput = FileHandle.nullDevice
         try process.run()
         try waitUntilListening()
     }
