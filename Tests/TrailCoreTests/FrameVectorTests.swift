@@ -158,7 +158,7 @@ struct FrameVectorTests {
     @Test func fileShape() {
         #expect(FrameVectors.maxFrame == 1 << 20)
         #expect(FrameVectors.maxBatch == 1024)
-        #expect(FrameVectors.valid.count == 21)
+        #expect(FrameVectors.valid.count == 22)
         #expect(FrameVectors.invalid.count == 32)
         let names = FrameVectors.validNames + FrameVectors.invalidNames
         #expect(Set(names).count == names.count, "vector names are unique")

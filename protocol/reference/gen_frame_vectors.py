@@ -83,6 +83,12 @@ add_valid("ack_every_status", "server",
               {"status": "noted", "index": 12, "violations": [], "flags": ["high_latency", "speed_anomaly"]},
               {"status": "rejected", "reason": 70},
           ]})
+# SPEC 2.4 "Clocks": the clock flags, bits 8 and 9 of the u16 (the highest defined bits).
+add_valid("ack_noted_clock_flags", "server",
+          {"type": "ack", "request_id": 8, "statuses": [
+              {"status": "noted", "index": 13, "violations": ["rate_exceeded"], "flags": ["clock_regressed"]},
+              {"status": "noted", "index": 14, "violations": [], "flags": ["retried", "clock_regressed", "clock_skew"]},
+          ]})
 add_valid("head_query", "client",
           {"type": "head_query", "request_id": 2, "signer": hx("signer")})
 add_valid("head_empty_chain", "server",
