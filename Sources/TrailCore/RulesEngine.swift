@@ -23,11 +23,9 @@ public protocol LedgerView {
     func agentRecord(_ agent: PublicKey) throws -> AgentRecord?
     /// A model id's latency statistics.
     func modelStats(_ model: String) throws -> ModelStats
-    /// The collector time (ms) of the group commit that stored log index `index`.
-    func acceptanceTime(ofIndex index: UInt64) throws -> UInt64
-    /// Visits `signer`'s committed entries newest first (log index and encoding) until `body`
-    /// returns false.
-    func visitChainBackwards(of signer: PublicKey, _ body: (UInt64, [UInt8]) throws -> Bool) throws
+    /// Visits `signer`'s committed entries newest first until `body` returns false: each one's
+    /// log index, the collector time (ms) of the group commit that stored it, and its encoding.
+    func visitChainBackwards(of signer: PublicKey, _ body: (UInt64, UInt64, [UInt8]) throws -> Bool) throws
 }
 
 /// The decisions of a collector, as a value: the chain rules (SPEC 2.1) and the accountability
@@ -248,9 +246,8 @@ public struct RulesEngine: Sendable {
         if let w = windows[signer] ?? scratch.loaded[signer] { return w }
         var newestFirst: [Recent] = []
         var horizon: UInt64?
-        try view.visitChainBackwards(of: signer) { index, bytes in
+        try view.visitChainBackwards(of: signer) { index, time, bytes in
             guard newestFirst.count < rules.recentActions else { return false }
-            let time = try view.acceptanceTime(ofIndex: index)
             if horizon == nil { horizon = time > keepWindowMs ? time - keepWindowMs : 0 }
             guard time >= horizon! else { return false }
             if case .action(let a) = try EntryCodec.decode(bytes).body {

@@ -430,27 +430,28 @@ extension ChainStore: LedgerView {
         return (index, bytes)
     }
 
-    public func acceptanceTime(ofIndex index: UInt64) throws -> UInt64 {
-        try environment.read { txn in
-            var time: UInt64 = 0
-            try Key.u64(index).withUnsafeBytes { k in
-                try txn.scanBackward(groups, from: k) { _, v in
-                    time = Key.readU64(v)
-                    return false
-                }
+    /// The collector time of the group commit that stored `index` (the last group starting at or
+    /// before it).
+    func acceptanceTime(ofIndex index: UInt64, _ txn: borrowing LMDBTransaction) throws -> UInt64 {
+        var time: UInt64 = 0
+        try Key.u64(index).withUnsafeBytes { k in
+            try txn.scanBackward(groups, from: k) { _, v in
+                time = Key.readU64(v)
+                return false
             }
-            return time
         }
+        return time
     }
 
-    public func visitChainBackwards(of signer: PublicKey, _ body: (UInt64, [UInt8]) throws -> Bool) throws {
+    /// One read transaction for the whole walk: the tail's positions, then the chain blocks.
+    public func visitChainBackwards(of signer: PublicKey, _ body: (UInt64, UInt64, [UInt8]) throws -> Bool) throws {
         guard let t = tail.withLock({ $0.signers[signer] }) else { return }
-        for r in t.records.reversed() {
-            guard let bytes = try entry(at: r.index) else { throw TrailError(.storage, "log entry \(r.index) is missing") }
-            if try !body(r.index, bytes) { return }
-        }
-        guard t.flushedNextSeq > 0 else { return }
         try environment.read { txn in
+            for r in t.records.reversed() {
+                guard let bytes = try entry(at: r.index, in: txn) else { throw TrailError(.storage, "log entry \(r.index) is missing") }
+                if try !body(r.index, try acceptanceTime(ofIndex: r.index, txn), bytes) { return }
+            }
+            guard t.flushedNextSeq > 0 else { return }
             try Key.block(t.id, t.flushedNextSeq).withUnsafeBytes { start in
                 try txn.scanBackward(chains, from: start) { k, v in
                     guard k.count == 12, Key.readU32(k) == t.id else { return false }
@@ -458,7 +459,7 @@ extension ChainStore: LedgerView {
                     for i in stride(from: n - 1, through: 0, by: -1) {
                         let index = Key.readU64(v, at: 8 + i * 8)
                         guard let bytes = try entry(at: index, in: txn) else { throw TrailError(.storage, "log entry \(index) is missing") }
-                        if try !body(index, bytes) { return false }
+                        if try !body(index, try acceptanceTime(ofIndex: index, txn), bytes) { return false }
                     }
                     return true
                 }
