@@ -16,19 +16,6 @@ struct DurabilityTests {
         var count: Int { lock.withLock { entries.count } }
     }
 
-    func startServer(data: String, port: Int) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: trailExecutable())
-        p.arguments = ["serve", "--data", data, "--listen", "127.0.0.1:\(port)", "--http", "off", "--log-level", "error"]
-        try p.run()
-        return p
-    }
-
-    func kill9(_ p: Process) {
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-    }
-
     @Test(.timeLimit(.minutes(3)))
     func acknowledgedEntriesSurviveKill9() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: trailExecutable()), "build the trail executable first")
@@ -37,7 +24,9 @@ struct DurabilityTests {
             let acked = Acked()
             let keys = (0..<4).map { SigningKey(seed: SHA256.hash(Array("durable-\($0)".utf8))) }
             let perAgent = 2_000
-            var server = try startServer(data: dir, port: port)
+            // Started and listening before the load begins (so the clients' first connect does not
+            // back off while the process starts).
+            var server = try ServeProcess(data: dir, port: port)
             let client = TrailClient(host: "127.0.0.1", port: port, reconnectTimeout: .seconds(20))
             // Bounded load: 4 agents x 100 batches of 20, riding over the restarts.
             let load = Task {
@@ -59,13 +48,13 @@ struct DurabilityTests {
             }
             for round in 0..<3 {
                 let before = acked.count
-                let deadline = ContinuousClock.now + .seconds(30)
+                let deadline = ContinuousClock.now + .seconds(60)
                 while acked.count < before + 300 && ContinuousClock.now < deadline {
                     try await Task.sleep(for: .milliseconds(10))
                 }
                 #expect(acked.count > before, "round \(round) acknowledged nothing")
-                kill9(server)
-                #expect(server.terminationReason == .uncaughtSignal)
+                server.kill9()
+                #expect(server.process.terminationReason == .uncaughtSignal)
                 // Every entry acknowledged so far is in the store at its acknowledged index.
                 let store = try ChainStore(directory: dir)
                 for a in acked.snapshot {
@@ -74,10 +63,10 @@ struct DurabilityTests {
                     #expect(SHA256.leafHash(bytes) == a.hash)
                 }
                 for key in keys { _ = try verifyStoredChain(store, key.publicKey) }
-                server = try startServer(data: dir, port: port)
+                server = try ServeProcess(data: dir, port: port)
             }
             try await load.value
-            kill9(server)
+            server.kill9()
             await client.close()
             // All of it arrived exactly once: each chain holds exactly its agent's entries.
             let store = try ChainStore(directory: dir)
