@@ -149,19 +149,9 @@ public struct LMDBTransaction: ~Copyable {
         _ db: LMDBDatabase, from: UnsafeRawBufferPointer,
         _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool
     ) throws {
-        var c: OpaquePointer?
-        try check(mdb_cursor_open(txn, db.dbi, &c), "mdb_cursor_open \(db.name)")
-        defer { mdb_cursor_close(c) }
-        var k = MDB_val(mv_size: from.count, mv_data: UnsafeMutableRawPointer(mutating: from.baseAddress))
-        var v = MDB_val()
-        var rc = mdb_cursor_get(c, &k, &v, from.count == 0 ? MDB_FIRST : MDB_SET_RANGE)
-        while rc == 0 {
-            let more = try body(
-                UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size), UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
-            if !more { return }
-            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)
+        try walk(db, from: from, step: MDB_NEXT, body) { c, k, v in
+            mdb_cursor_get(c, &k, &v, from.count == 0 ? MDB_FIRST : MDB_SET_RANGE)
         }
-        if rc != MDB_NOTFOUND { try check(rc, "mdb_cursor_get \(db.name)") }
     }
 
     /// Visits entries with keys <= `from` in descending order until `body` returns false (an empty
@@ -170,28 +160,35 @@ public struct LMDBTransaction: ~Copyable {
         _ db: LMDBDatabase, from: UnsafeRawBufferPointer,
         _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool
     ) throws {
+        try walk(db, from: from, step: MDB_PREV, body) { c, k, v in
+            if from.count == 0 { return mdb_cursor_get(c, &k, &v, MDB_LAST) }
+            let rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)
+            if rc == MDB_NOTFOUND { return mdb_cursor_get(c, &k, &v, MDB_LAST) }
+            // SET_RANGE lands on the first key >= `from`: step back unless it is `from` itself.
+            if rc == 0 && !UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size).elementsEqual(from) {
+                return mdb_cursor_get(c, &k, &v, MDB_PREV)
+            }
+            return rc
+        }
+    }
+
+    /// One cursor walk: `position` puts the cursor on the first entry, `step` moves it on.
+    private func walk(
+        _ db: LMDBDatabase, from: UnsafeRawBufferPointer, step: MDB_cursor_op,
+        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool,
+        position: (OpaquePointer?, inout MDB_val, inout MDB_val) -> Int32
+    ) throws {
         var c: OpaquePointer?
         try check(mdb_cursor_open(txn, db.dbi, &c), "mdb_cursor_open \(db.name)")
         defer { mdb_cursor_close(c) }
         var k = MDB_val(mv_size: from.count, mv_data: UnsafeMutableRawPointer(mutating: from.baseAddress))
         var v = MDB_val()
-        var rc: Int32
-        if from.count == 0 {
-            rc = mdb_cursor_get(c, &k, &v, MDB_LAST)
-        } else {
-            rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)
-            if rc == MDB_NOTFOUND {
-                rc = mdb_cursor_get(c, &k, &v, MDB_LAST)
-            } else if rc == 0 {
-                let found = UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size)
-                if !found.elementsEqual(from) { rc = mdb_cursor_get(c, &k, &v, MDB_PREV) }
-            }
-        }
+        var rc = position(c, &k, &v)
         while rc == 0 {
             let more = try body(
                 UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size), UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
             if !more { return }
-            rc = mdb_cursor_get(c, &k, &v, MDB_PREV)
+            rc = mdb_cursor_get(c, &k, &v, step)
         }
         if rc != MDB_NOTFOUND { try check(rc, "mdb_cursor_get \(db.name)") }
     }
